@@ -7,6 +7,7 @@ Every request is recorded. Faults are queued per route and consumed in order, so
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import socket
@@ -212,7 +213,9 @@ class FakeServer:
             return
         route = self._resolve(request)
         if route is None:
-            response = Response(404, {"error": f"No fake route for {request.method} {request.path}"})
+            response = Response(
+                404, {"error": f"No fake route for {request.method} {request.path}"}
+            )
         else:
             try:
                 response = route(request)
@@ -246,7 +249,5 @@ def _reset(handler: BaseHTTPRequestHandler) -> None:
     sock = handler.connection
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     handler.close_connection = True
-    try:
+    with contextlib.suppress(OSError):
         sock.close()
-    except OSError:
-        pass

@@ -1,0 +1,218 @@
+"""Herald settings, read from the environment (and an optional `.env`) through django-environ.
+
+Every variable is listed with a safe development default in `.env.example`. Without
+`DATABASE_URL` and `REDIS_URL` Herald runs on an embedded default: SQLite and kombu's
+filesystem transport, so `make run` needs no servers.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = BASE_DIR / "var"
+
+env = environ.Env()
+environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+
+DEBUG = env.bool("DEBUG", default=False)
+_INSECURE_DEV_KEY = "insecure-development-key-do-not-use-in-production"
+SECRET_KEY = env.str("SECRET_KEY", default=_INSECURE_DEV_KEY if DEBUG else "")
+if not SECRET_KEY:
+    raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off (see .env.example).")
+
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+# The public address of this Herald, used in OAuth callbacks and signed media URLs.
+PUBLIC_URL = env.str("PUBLIC_URL", default="http://127.0.0.1:8000").rstrip("/")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "accounts",
+    "scheduler",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "accounts.context_processors.workspace",
+            ],
+        },
+    },
+]
+
+DATABASES = {
+    "default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'herald.sqlite3'}"),
+}
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=0)
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Web, worker and beat share one file: wait for the write lock instead of failing.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {"timeout": 30, "transaction_mode": "IMMEDIATE", "init_command": "PRAGMA journal_mode=WAL;"}
+    )
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_USER_MODEL = "accounts.User"
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "scheduler:dashboard"
+LOGOUT_REDIRECT_URL = "login"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = env.path("STATIC_ROOT", default=str(BASE_DIR / "staticfiles"))
+MEDIA_URL = "media/"
+MEDIA_ROOT = env.path("MEDIA_ROOT", default=str(VAR_DIR / "media"))
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"
+        if not DEBUG
+        else "django.contrib.staticfiles.storage.StaticFilesStorage"
+    },
+}
+MAX_UPLOAD_BYTES = env.int("MAX_UPLOAD_BYTES", default=200 * 1024 * 1024)
+DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
+
+# --- Redis: broker and cache -------------------------------------------------------------------
+REDIS_URL = env.str("REDIS_URL", default="")
+if REDIS_URL:
+    CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+    }
+else:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": str(VAR_DIR / "cache"),
+        }
+    }
+
+# --- Celery ---------------------------------------------------------------------------------------
+# Redis re-delivers a task that is not acknowledged within the visibility timeout; every task
+# time limit stays well below it so a long publish is never handed to a second worker.
+CELERY_BROKER_VISIBILITY_TIMEOUT = env.int("CELERY_BROKER_VISIBILITY_TIMEOUT", default=3600)
+CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=900)
+CELERY_TASK_SOFT_TIME_LIMIT = CELERY_TASK_TIME_LIMIT - 60
+if CELERY_TASK_TIME_LIMIT >= CELERY_BROKER_VISIBILITY_TIMEOUT:
+    raise ImproperlyConfigured(
+        "CELERY_TASK_TIME_LIMIT must stay below the broker visibility timeout."
+    )
+
+if REDIS_URL:
+    CELERY_BROKER_URL = REDIS_URL
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_BROKER_VISIBILITY_TIMEOUT}
+else:
+    _broker_dir = VAR_DIR / "broker"
+    CELERY_BROKER_URL = "filesystem://"
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(_broker_dir / "queue"),
+        "data_folder_out": str(_broker_dir / "queue"),
+        "processed_folder": str(_broker_dir / "processed"),
+        "store_processed": False,
+    }
+    for _folder in ("queue", "processed"):
+        (_broker_dir / _folder).mkdir(parents=True, exist_ok=True)
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_ACKS_LATE = False  # a publish is never re-run by the broker; the engine recovers it
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_TIMEZONE = "UTC"
+CELERY_TASK_DEFAULT_QUEUE = "herald"
+CELERY_TASK_ROUTES = {"scheduler.tasks.dispatch_tick": {"queue": "herald-dispatch"}}
+CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+
+# --- Publishing engine ----------------------------------------------------------------------------
+HERALD_DISPATCH_INTERVAL = env.float("HERALD_DISPATCH_INTERVAL", default=2.0)  # seconds
+# Deliveries due within this many seconds are claimed now and published with an ETA, so a post
+# goes out on its second rather than at the next tick.
+HERALD_CLAIM_AHEAD = env.float("HERALD_CLAIM_AHEAD", default=HERALD_DISPATCH_INTERVAL * 2 + 1)
+HERALD_CLAIM_BATCH = env.int("HERALD_CLAIM_BATCH", default=2000)
+HERALD_LEASE_SECONDS = env.int("HERALD_LEASE_SECONDS", default=CELERY_TASK_TIME_LIMIT + 60)
+HERALD_CATCH_UP_WINDOW = timedelta(hours=env.float("HERALD_CATCH_UP_WINDOW_HOURS", default=6))
+HERALD_MAX_ATTEMPTS = env.int("HERALD_MAX_ATTEMPTS", default=8)
+HERALD_BACKOFF_BASE = env.float("HERALD_BACKOFF_BASE", default=30.0)  # seconds, doubled per try
+HERALD_BACKOFF_MAX = env.float("HERALD_BACKOFF_MAX", default=3600.0)
+HERALD_MEDIA_PROCESSING_TIMEOUT = env.float("HERALD_MEDIA_PROCESSING_TIMEOUT", default=600.0)
+HERALD_NETWORK_TIMEOUT = env.float("HERALD_NETWORK_TIMEOUT", default=30.0)
+HERALD_UPLOAD_TIMEOUT = env.float("HERALD_UPLOAD_TIMEOUT", default=300.0)
+HERALD_LIMITS_CACHE_SECONDS = env.int("HERALD_LIMITS_CACHE_SECONDS", default=24 * 3600)
+# Server URLs given by users may not point at private or loopback addresses, except these
+# host[:port] entries (self-hosters on a LAN, and the test suite's fake servers).
+HERALD_ALLOWED_PRIVATE_HOSTS = env.list("HERALD_ALLOWED_PRIVATE_HOSTS", default=[])
+
+# Credentials are encrypted with the first key; older keys still decrypt (rotation).
+HERALD_ENCRYPTION_KEYS = env.list("HERALD_ENCRYPTION_KEYS", default=[])
+if not HERALD_ENCRYPTION_KEYS and not DEBUG:
+    raise ImproperlyConfigured(
+        "HERALD_ENCRYPTION_KEYS must be set when DEBUG is off. Generate one with: "
+        "python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'"
+    )
+
+# --- Networks ---------------------------------------------------------------------------------------
+MASTODON_CLIENT_NAME = env.str("MASTODON_CLIENT_NAME", default="Herald")
+# read:statuses lets Herald find a status after the 1-hour idempotency window (§1.5).
+MASTODON_SCOPES = ["read:accounts", "read:statuses", "write:statuses", "write:media"]
+
+CELERY_BEAT_SCHEDULE = {
+    "dispatch-tick": {
+        "task": "scheduler.tasks.dispatch_tick",
+        "schedule": HERALD_DISPATCH_INTERVAL,
+        "options": {"expires": HERALD_DISPATCH_INTERVAL * 2},
+    },
+    "verify-channels": {
+        "task": "scheduler.tasks.verify_channels",
+        "schedule": env.float("HERALD_VERIFY_INTERVAL", default=6 * 3600),
+    },
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+}
+
+if not DEBUG:
+    SESSION_COOKIE_SECURE = env.bool("SECURE_COOKIES", default=True)
+    CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE

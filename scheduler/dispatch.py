@@ -1,0 +1,149 @@
+"""The dispatch tick: find due work in PostgreSQL, claim it, and hand it to workers.
+
+Beat runs `run_tick` every HERALD_DISPATCH_INTERVAL seconds. Any number of ticks may run at once
+(several beats, a slow tick overlapping the next): claims use SELECT ... FOR UPDATE SKIP LOCKED and
+a conditional UPDATE, so a delivery is claimed by one tick only.
+
+1. Deliveries whose next attempt is older than the catch-up window become `missed`.
+2. Deliveries whose lease expired (the worker died) are claimed again; the publish that follows
+   reconciles through the stored idempotency handles instead of posting blindly.
+3. Deliveries due within HERALD_CLAIM_AHEAD seconds are claimed with a lease and enqueued with
+   an ETA of their due second, so they go out on time rather than at the next tick.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from . import events, states
+from .models import ChannelStatus, Delivery, EngineHeartbeat
+
+logger = logging.getLogger(__name__)
+
+HEARTBEAT = "dispatch"
+
+
+@dataclass(frozen=True)
+class Claim:
+    delivery_id: int
+    token: uuid.UUID
+    eta: datetime
+
+
+@dataclass
+class TickResult:
+    missed: int = 0
+    reclaimed: list[Claim] = field(default_factory=list)
+    claimed: list[Claim] = field(default_factory=list)
+
+
+def run_tick(
+    now: datetime | None = None, *, enqueue: Callable[[Claim], None] | None = None
+) -> TickResult:
+    """Run one dispatch tick. Returns what it did; `enqueue` receives each claim after commit."""
+    from .tasks import enqueue_publish
+
+    now = now or timezone.now()
+    enqueue = enqueue or enqueue_publish
+    result = TickResult(missed=mark_missed(now))
+    result.reclaimed = reclaim_expired(now, limit=settings.HERALD_CLAIM_BATCH)
+    result.claimed = claim_due(
+        now, limit=settings.HERALD_CLAIM_BATCH, ahead=settings.HERALD_CLAIM_AHEAD
+    )
+    # claim_due and reclaim_expired commit their own transactions, so the claims are visible
+    # to the workers that receive them.
+    for claim in result.reclaimed + result.claimed:
+        enqueue(claim)
+    EngineHeartbeat.touch(HEARTBEAT)
+    if result.missed or result.reclaimed or result.claimed:
+        logger.info(
+            "tick: %d claimed, %d reclaimed, %d missed",
+            len(result.claimed),
+            len(result.reclaimed),
+            result.missed,
+        )
+    return result
+
+
+def claim_due(now: datetime, *, limit: int, ahead: float) -> list[Claim]:
+    """Claim scheduled deliveries of active channels due before now + `ahead` seconds."""
+    horizon = now + timedelta(seconds=ahead)
+    token = uuid.uuid4()
+    lease = timedelta(seconds=settings.HERALD_LEASE_SECONDS)
+    with transaction.atomic():
+        rows = list(
+            Delivery.objects.due(horizon)
+            .filter(channel__status=ChannelStatus.ACTIVE)
+            .order_by("next_attempt_at")
+            .select_for_update(skip_locked=True, of=("self",))
+            .values_list("id", "next_attempt_at")[:limit]
+        )
+        if not rows:
+            return []
+        states.apply(
+            Delivery.objects.filter(pk__in=[pk for pk, _ in rows]),
+            "claim",
+            claim_token=token,
+            claimed_until=horizon + lease,
+        )
+    return [Claim(pk, token, max(due, now)) for pk, due in rows]
+
+
+def reclaim_expired(now: datetime, *, limit: int) -> list[Claim]:
+    """Claim again the deliveries whose worker stopped renewing its lease."""
+    lease = timedelta(seconds=settings.HERALD_LEASE_SECONDS)
+    claims = []
+    with transaction.atomic():
+        expired = list(
+            Delivery.objects.lease_expired(now)
+            .select_for_update(skip_locked=True)
+            .values_list("id", flat=True)[:limit]
+        )
+        for pk in expired:
+            token = uuid.uuid4()
+            moved = states.apply(
+                Delivery.objects.filter(pk=pk),
+                "reclaim",
+                claim_token=token,
+                claimed_until=now + lease,
+            )
+            if moved:
+                logger.warning("delivery %s: lease expired, reconciling", pk)
+                claims.append(Claim(pk, token, now))
+    return claims
+
+
+def mark_missed(now: datetime) -> int:
+    """Deliveries not attempted within the catch-up window are not published late."""
+    window = settings.HERALD_CATCH_UP_WINDOW
+    hours = window.total_seconds() / 3600
+    with transaction.atomic():
+        ids = list(
+            Delivery.objects.filter(status="scheduled", next_attempt_at__lt=now - window)
+            .select_for_update(skip_locked=True)
+            .values_list("id", flat=True)[: settings.HERALD_CLAIM_BATCH]
+        )
+        if not ids:
+            return 0
+        moved = states.apply(
+            Delivery.objects.filter(pk__in=ids),
+            "miss",
+            last_error_code="missed",
+            last_error=(
+                f"Not published: it could not go out within {hours:g} hours of its time "
+                "(Herald was not running, or the channel was paused or disconnected), and "
+                "Herald does not publish that late. Retry to publish it now."
+            ),
+            claim_token=None,
+        )
+    for delivery in Delivery.objects.filter(pk__in=ids, status="missed").select_related("channel"):
+        transaction.on_commit(lambda d=delivery: events.delivery_missed(d))  # type: ignore[misc]
+    return moved

@@ -1,0 +1,70 @@
+"""Accepting uploaded media: type and size checked, dimensions read with Pillow."""
+
+from __future__ import annotations
+
+import hashlib
+import mimetypes
+
+from django.conf import settings
+from django.core.files.uploadedfile import UploadedFile
+from PIL import Image, UnidentifiedImageError
+
+from accounts.models import Membership
+
+from .models import Media, MediaKind
+
+IMAGE_TYPES = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp", "GIF": "image/gif"}
+VIDEO_TYPES = {"video/mp4", "video/quicktime", "video/webm"}
+
+
+class MediaError(ValueError):
+    """The upload is not something Herald can publish; the message says why and what to do."""
+
+
+def save_upload(membership: Membership, upload: UploadedFile, *, alt_text: str = "") -> Media:
+    """Validate and store an upload for the membership's workspace. Raises MediaError."""
+    if upload.size is None or upload.size == 0:
+        raise MediaError("The file is empty.")
+    if upload.size > settings.MAX_UPLOAD_BYTES:
+        raise MediaError(
+            f"The file is {upload.size // (1024 * 1024)} MB; the most Herald accepts is "
+            f"{settings.MAX_UPLOAD_BYTES // (1024 * 1024)} MB."
+        )
+    kind, mime_type, width, height = _inspect(upload)
+    digest = hashlib.sha256()
+    for chunk in upload.chunks():
+        digest.update(chunk)
+    upload.seek(0)
+    return Media.objects.create(
+        workspace=membership.workspace,
+        uploaded_by=membership.user,
+        file=upload,
+        kind=kind,
+        mime_type=mime_type,
+        size=upload.size,
+        width=width,
+        height=height,
+        alt_text=alt_text,
+        checksum=digest.hexdigest(),
+    )
+
+
+def _inspect(upload: UploadedFile) -> tuple[str, str, int | None, int | None]:
+    guessed = upload.content_type or mimetypes.guess_type(upload.name or "")[0] or ""
+    if guessed in VIDEO_TYPES:
+        return MediaKind.VIDEO, guessed, None, None
+    try:
+        with Image.open(upload) as image:
+            image.verify()
+            fmt, (width, height) = image.format or "", image.size
+            frames = getattr(image, "n_frames", 1)
+    except (UnidentifiedImageError, OSError, SyntaxError) as exc:
+        raise MediaError(
+            "This file is not an image or video Herald can publish. Use JPEG, PNG, WebP, GIF or MP4."
+        ) from exc
+    finally:
+        upload.seek(0)
+    if fmt not in IMAGE_TYPES:
+        raise MediaError(f"{fmt or 'This'} images are not supported; use JPEG, PNG, WebP or GIF.")
+    kind = MediaKind.GIF if fmt == "GIF" and frames > 1 else MediaKind.IMAGE
+    return kind, IMAGE_TYPES[fmt], width, height

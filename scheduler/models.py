@@ -1,0 +1,307 @@
+"""Channels, posts, deliveries, attempts and media.
+
+Every row belongs to one workspace and every queryset offers `for_workspace(ws)`: views and the
+API never look a row up without it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from accounts.models import Workspace, validate_timezone
+
+from .crypto import EncryptedJSONField
+from .networks import network_choices
+
+
+class WorkspaceQuerySet(models.QuerySet):
+    def for_workspace(self, workspace: Workspace | int) -> WorkspaceQuerySet:
+        return self.filter(workspace=workspace)
+
+
+class ChannelStatus(models.TextChoices):
+    ACTIVE = "active", "Active"
+    NEEDS_RECONNECT = "needs_reconnect", "Needs reconnect"
+    PAUSED = "paused", "Paused"
+
+
+class Channel(models.Model):
+    """One connected account on one network."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="channels")
+    network = models.CharField(max_length=16, choices=network_choices())
+    server_url = models.URLField(help_text="Mastodon instance or Bluesky PDS")
+    remote_id = models.CharField(max_length=255, help_text="Account id on the network (or DID)")
+    handle = models.CharField(max_length=255)
+    display_name = models.CharField(max_length=255, blank=True)
+    avatar_url = models.URLField(max_length=1000, blank=True)
+    profile_url = models.URLField(max_length=1000, blank=True)
+    credentials = EncryptedJSONField(default=dict, editable=False)
+    status = models.CharField(
+        max_length=20, choices=ChannelStatus.choices, default=ChannelStatus.ACTIVE
+    )
+    status_detail = models.TextField(blank=True, help_text="Why the channel needs attention")
+    timezone = models.CharField(max_length=64, default="UTC", validators=[validate_timezone])
+    schedule = models.JSONField(default=dict, blank=True, help_text='{"mon": ["09:00"], ...}')
+    limits = models.JSONField(default=dict, blank=True, editable=False)
+    limits_fetched_at = models.DateTimeField(null=True, blank=True, editable=False)
+    token_expires_at = models.DateTimeField(null=True, blank=True)
+    token_refreshed_at = models.DateTimeField(null=True, blank=True)
+    credentials_version = models.PositiveIntegerField(default=0, editable=False)
+    last_verified_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = WorkspaceQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["workspace", "network", "server_url", "remote_id"],
+                name="one_channel_per_account_per_workspace",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.handle} ({self.get_network_display()})"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status == ChannelStatus.ACTIVE
+
+
+class MastodonApp(models.Model):
+    """Herald's OAuth app on one Mastodon instance, registered once and reused."""
+
+    base_url = models.URLField(unique=True)
+    client_id = models.CharField(max_length=255)
+    secrets = EncryptedJSONField(default=dict, editable=False)
+    redirect_uri = models.URLField(max_length=1000)
+    scopes = models.CharField(max_length=255)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return self.base_url
+
+
+class MediaKind(models.TextChoices):
+    IMAGE = "image", "Image"
+    GIF = "gif", "Animated GIF"
+    VIDEO = "video", "Video"
+
+
+class Media(models.Model):
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="media")
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    file = models.FileField(upload_to="uploads/%Y/%m/")
+    kind = models.CharField(max_length=8, choices=MediaKind.choices)
+    mime_type = models.CharField(max_length=100)
+    size = models.PositiveBigIntegerField()
+    width = models.PositiveIntegerField(null=True, blank=True)
+    height = models.PositiveIntegerField(null=True, blank=True)
+    alt_text = models.TextField(blank=True)
+    checksum = models.CharField(max_length=64, help_text="SHA-256 of the file")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = WorkspaceQuerySet.as_manager()
+
+    class Meta:
+        verbose_name_plural = "media"
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.file.name}"
+
+
+class PostStatus(models.TextChoices):
+    DRAFT = "draft", "Draft"
+    PENDING_APPROVAL = "pending_approval", "Pending approval"
+    SCHEDULED = "scheduled", "Scheduled"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+class Post(models.Model):
+    """One composition; its outcome is derived from its deliveries."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="posts")
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="posts"
+    )
+    status = models.CharField(max_length=20, choices=PostStatus.choices, default=PostStatus.DRAFT)
+    tags = models.JSONField(default=list, blank=True)
+    # Network options: content_warning, language, visibility, sensitive, reply_control, topic_tag.
+    options = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = WorkspaceQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        first = self.parts.first()
+        return (first.text[:60] if first else "") or f"Post {self.pk}"
+
+
+class PostPart(models.Model):
+    """One part of a post; a thread has several, published as replies in order."""
+
+    post = models.ForeignKey(Post, on_delete=models.CASCADE, related_name="parts")
+    position = models.PositiveSmallIntegerField()
+    text = models.TextField(blank=True)
+    media = models.ManyToManyField(Media, through="PartMedia", blank=True)
+
+    class Meta:
+        ordering = ["position"]
+        constraints = [
+            models.UniqueConstraint(fields=["post", "position"], name="one_part_per_position")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.post_id}#{self.position}"
+
+
+class PartMedia(models.Model):
+    part = models.ForeignKey(PostPart, on_delete=models.CASCADE)
+    media = models.ForeignKey(Media, on_delete=models.PROTECT)
+    position = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["position"]
+
+    def __str__(self) -> str:
+        return f"{self.part_id}: media {self.media_id}"
+
+
+class DeliveryStatus(models.TextChoices):
+    HELD = "held", "Held (draft or awaiting approval)"
+    SCHEDULED = "scheduled", "Scheduled"
+    PUBLISHING = "publishing", "Publishing"
+    PUBLISHED = "published", "Published"
+    FAILED = "failed", "Failed"
+    MISSED = "missed", "Missed"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+class DeliveryQuerySet(WorkspaceQuerySet):
+    def due(self, horizon: datetime) -> DeliveryQuerySet:
+        return self.filter(status=DeliveryStatus.SCHEDULED, next_attempt_at__lte=horizon)
+
+    def lease_expired(self, now: datetime) -> DeliveryQuerySet:
+        return self.filter(status=DeliveryStatus.PUBLISHING, claimed_until__lt=now)
+
+
+class Delivery(models.Model):
+    """The post on one channel, moving through the state machine in `scheduler.states`."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="deliveries")
+    post = models.ForeignKey(Post, on_delete=models.CASCADE, related_name="deliveries")
+    channel = models.ForeignKey(Channel, on_delete=models.CASCADE, related_name="deliveries")
+    # [{"text": ..., "media": [ids]}] replacing the post's parts on this channel, or null.
+    override_parts = models.JSONField(null=True, blank=True)
+    status = models.CharField(
+        max_length=12, choices=DeliveryStatus.choices, default=DeliveryStatus.HELD
+    )
+    due_at = models.DateTimeField(null=True, blank=True)
+    pinned = models.BooleanField(default=True, help_text="Custom time; queued posts re-flow")
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    claimed_until = models.DateTimeField(null=True, blank=True)
+    claim_token = models.UUIDField(null=True, blank=True, editable=False)
+    attempts = models.PositiveIntegerField(default=0)
+    last_error_code = models.CharField(max_length=64, blank=True)
+    last_error = models.TextField(blank=True)
+    # One dict per part: the idempotency handle, in_flight flag, remote id and URL.
+    part_states = models.JSONField(default=list, blank=True)
+    published_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = DeliveryQuerySet.as_manager()
+
+    class Meta:
+        verbose_name_plural = "deliveries"
+        constraints = [
+            models.UniqueConstraint(fields=["post", "channel"], name="one_delivery_per_channel")
+        ]
+        indexes = [
+            # The dispatch tick's two scans stay index-only however many rows are history.
+            models.Index(
+                fields=["next_attempt_at"],
+                condition=Q(status="scheduled"),
+                name="delivery_due_idx",
+            ),
+            models.Index(
+                fields=["claimed_until"],
+                condition=Q(status="publishing"),
+                name="delivery_lease_idx",
+            ),
+            models.Index(fields=["channel", "status", "due_at"], name="delivery_channel_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Delivery {self.pk} of post {self.post_id} to channel {self.channel_id}"
+
+    @property
+    def remote_urls(self) -> list[str]:
+        return [state.get("url", "") for state in self.part_states if state.get("url")]
+
+    def can_retry(self) -> bool:
+        return self.status in (DeliveryStatus.FAILED, DeliveryStatus.MISSED)
+
+    def can_cancel(self) -> bool:
+        return self.status in (DeliveryStatus.HELD, DeliveryStatus.SCHEDULED)
+
+    def lateness(self) -> float | None:
+        if self.published_at and self.due_at:
+            return (self.published_at - self.due_at).total_seconds()
+        return None
+
+
+class AttemptOutcome(models.TextChoices):
+    PUBLISHED = "published", "Published"
+    RETRY = "retry", "Will retry"
+    RATE_LIMITED = "rate_limited", "Rate limited"
+    FAILED = "failed", "Failed"
+    NEEDS_RECONNECT = "needs_reconnect", "Channel needs reconnect"
+    LEASE_LOST = "lease_lost", "Taken over by another worker"
+
+
+class DeliveryAttempt(models.Model):
+    """One try at publishing a delivery."""
+
+    delivery = models.ForeignKey(Delivery, on_delete=models.CASCADE, related_name="attempt_log")
+    started_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    outcome = models.CharField(max_length=16, choices=AttemptOutcome.choices)
+    part_index = models.PositiveSmallIntegerField(null=True, blank=True)
+    http_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    error_code = models.CharField(max_length=64, blank=True)
+    message = models.TextField(blank=True)
+    excerpt = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-started_at"]
+
+    def __str__(self) -> str:
+        return f"{self.outcome} at {self.started_at:%Y-%m-%d %H:%M:%S}"
+
+
+class EngineHeartbeat(models.Model):
+    """When a periodic job last ran; /healthz reads it."""
+
+    name = models.CharField(max_length=64, primary_key=True)
+    beat_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.name} at {self.beat_at}"
+
+    @classmethod
+    def touch(cls, name: str, **_: Any) -> None:
+        cls.objects.update_or_create(name=name, defaults={"beat_at": timezone.now()})

@@ -1,0 +1,271 @@
+"""Publishing one claimed delivery, part by part, exactly once.
+
+1. The publish re-checks its claim (status `publishing` and the claim token it was given).
+2. Each part gets an idempotency handle, persisted before the first network call.
+3. Before a part is sent it is marked in flight; if a previous run left it in flight, the outcome
+   is unknown and the network reconciles through the handle before anything is re-sent.
+4. Each part's remote id and URL are persisted the moment they exist, so a retry resumes at the
+   first unpublished part.
+5. Every write is conditional on the claim token: a worker whose lease was taken over stops.
+6. However the attempt ends, a DeliveryAttempt row records it and the delivery carries a human
+   readable error if it did not publish.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from datetime import datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from . import channels, events, states
+from .compose import parts_for
+from .models import AttemptOutcome, Delivery, DeliveryAttempt, DeliveryStatus
+from .networks import network_for
+from .networks.base import ErrorCategory, Network, NetworkError, PartContext, PublishedPart
+
+logger = logging.getLogger(__name__)
+
+
+class LeaseLost(Exception):
+    """Another worker holds this delivery now; stop without touching it."""
+
+
+def publish_delivery(delivery_id: int, *, claim_token: UUID) -> str:
+    """Publish a claimed delivery. Returns the attempt outcome, or "stale" if the claim is gone."""
+    delivery = (
+        Delivery.objects.select_related("channel", "post")
+        .filter(pk=delivery_id, status=DeliveryStatus.PUBLISHING, claim_token=claim_token)
+        .first()
+    )
+    if delivery is None:
+        return "stale"
+    _wait_until_due(delivery)
+    run = _Run(delivery, claim_token)
+    try:
+        run.start()
+        run.publish_parts()
+    except LeaseLost:
+        run.record(
+            AttemptOutcome.LEASE_LOST, message="Another worker took over after the lease expired."
+        )
+        return AttemptOutcome.LEASE_LOST
+    except NetworkError as error:
+        return run.handle_error(error)
+    except Exception as exc:
+        logger.exception("delivery %s: unexpected error", delivery_id)
+        error = NetworkError(
+            ErrorCategory.TRANSIENT,
+            "internal_error",
+            f"Herald hit an unexpected error ({type(exc).__name__}: {exc}); it will retry.",
+            outcome_unknown=True,
+        )
+        return run.handle_error(error)
+    return run.succeed()
+
+
+def _wait_until_due(delivery: Delivery) -> None:
+    # Claims are made a few seconds ahead and enqueued with an ETA; a task that still arrives
+    # early (clock skew between hosts) waits for its second instead of publishing early.
+    if delivery.next_attempt_at:
+        early = (delivery.next_attempt_at - timezone.now()).total_seconds()
+        if 0 < early <= settings.HERALD_CLAIM_AHEAD + 1:
+            time.sleep(early)
+
+
+def backoff_seconds(attempt: int) -> float:
+    """Exponential backoff with jitter for the given attempt number (1-based)."""
+    base = min(settings.HERALD_BACKOFF_MAX, settings.HERALD_BACKOFF_BASE * 2 ** (attempt - 1))
+    return base * random.uniform(0.8, 1.2)
+
+
+class _Run:
+    """One attempt at one delivery."""
+
+    def __init__(self, delivery: Delivery, token: UUID) -> None:
+        self.delivery = delivery
+        self.token = token
+        self.started_at = timezone.now()
+        self.part_index: int | None = None
+        self.network: Network = network_for(delivery.channel)
+
+    def start(self) -> None:
+        delivery = self.delivery
+        delivery.attempts += 1
+        self._save(attempts=delivery.attempts)
+        if delivery.attempts > settings.HERALD_MAX_ATTEMPTS + 2:
+            # Repeated crashes without a recorded error (the worker keeps dying on this one).
+            raise NetworkError(
+                ErrorCategory.REJECTED,
+                "too_many_attempts",
+                f"Gave up after {delivery.attempts - 1} attempts that did not finish.",
+            )
+
+    def publish_parts(self) -> None:
+        parts = parts_for(self.delivery)
+        part_states = self.delivery.part_states
+        part_states.extend({} for _ in range(len(part_states), len(parts)))
+        root: PublishedPart | None = None
+        previous: PublishedPart | None = None
+        for index, part in enumerate(parts):
+            self.part_index = index
+            state = part_states[index]
+            if state.get("remote_id"):
+                previous = PublishedPart.from_state(state)
+            else:
+                previous = self._publish_part(index, part, state, previous, root)
+            root = root or previous
+
+    def _publish_part(
+        self,
+        index: int,
+        part: Any,
+        state: dict[str, Any],
+        previous: PublishedPart | None,
+        root: PublishedPart | None,
+    ) -> PublishedPart:
+        if not state.get("handle"):
+            state["handle"] = self.network.new_handle(self.delivery.pk, index)
+            self.checkpoint()
+        context = PartContext(
+            index=index,
+            part=part,
+            handle=state["handle"],
+            options=self.delivery.post.options,
+            previous=previous,
+            root=root,
+            checkpoint=self.checkpoint,
+        )
+        result = self.network.reconcile_part(context) if state.get("in_flight") else None
+        if result is None:
+            state["in_flight"] = True
+            self.checkpoint()
+            try:
+                result = self.network.publish_part(context)
+            except NetworkError as error:
+                if not error.outcome_unknown:
+                    state["in_flight"] = False  # the network said no: nothing was created
+                    self.checkpoint()
+                raise
+        state.update(
+            remote_id=result.remote_id,
+            url=result.url,
+            extra=result.extra,
+            in_flight=False,
+            published_at=timezone.now().isoformat(),
+        )
+        self.checkpoint()
+        return result
+
+    def checkpoint(self) -> None:
+        """Persist part states and renew the lease; raises LeaseLost if the claim was taken."""
+        self._save(part_states=self.delivery.part_states)
+
+    def _save(self, **fields: Any) -> None:
+        lease = timezone.now() + timedelta(seconds=settings.HERALD_LEASE_SECONDS)
+        moved = Delivery.objects.filter(
+            pk=self.delivery.pk, status=DeliveryStatus.PUBLISHING, claim_token=self.token
+        ).update(claimed_until=lease, **fields)
+        if not moved:
+            raise LeaseLost()
+
+    # -- endings ---------------------------------------------------------------------------------
+    def succeed(self) -> str:
+        delivery = self.delivery
+        try:
+            states.transition(
+                delivery,
+                "succeed",
+                under_claim=self.token,
+                published_at=timezone.now(),
+                claim_token=None,
+                claimed_until=None,
+                last_error_code="",
+                last_error="",
+            )
+        except states.IllegalTransition:
+            return AttemptOutcome.LEASE_LOST
+        self.record(AttemptOutcome.PUBLISHED)
+        transaction.on_commit(lambda: events.delivery_published(delivery))
+        return AttemptOutcome.PUBLISHED
+
+    def handle_error(self, error: NetworkError) -> str:
+        """Reschedule or fail according to the error's category. Returns the outcome."""
+        delivery, now = self.delivery, timezone.now()
+        if error.category == ErrorCategory.AUTH:
+            channels.mark_needs_reconnect(delivery.channel, error.message)
+            message = (
+                f"{error.message} Reconnect {delivery.channel.handle} under Channels; this post "
+                "is kept and goes out once the channel is connected again."
+            )
+            return self._retry_later(error, now, AttemptOutcome.NEEDS_RECONNECT, message)
+        if error.category == ErrorCategory.RATE_LIMITED:
+            at = now + timedelta(seconds=error.retry_after or 60)
+            message = f"{error.message} Herald will try again at {at:%H:%M:%S} UTC."
+            return self._retry_later(error, at, AttemptOutcome.RATE_LIMITED, message)
+        if (
+            error.category == ErrorCategory.TRANSIENT
+            and delivery.attempts < settings.HERALD_MAX_ATTEMPTS
+        ):
+            delay = error.retry_after or backoff_seconds(delivery.attempts)
+            at = now + timedelta(seconds=delay)
+            message = f"{error.message} Attempt {delivery.attempts} of {settings.HERALD_MAX_ATTEMPTS}; retrying at {at:%H:%M:%S} UTC."
+            return self._retry_later(error, at, AttemptOutcome.RETRY, message)
+        return self._fail(error)
+
+    def _retry_later(self, error: NetworkError, at: datetime, outcome: str, message: str) -> str:
+        try:
+            states.transition(
+                self.delivery,
+                "retry_later",
+                under_claim=self.token,
+                next_attempt_at=at,
+                claim_token=None,
+                claimed_until=None,
+                last_error_code=error.code,
+                last_error=message,
+            )
+        except states.IllegalTransition:
+            return AttemptOutcome.LEASE_LOST
+        self.record(outcome, error=error, message=message)
+        return outcome
+
+    def _fail(self, error: NetworkError) -> str:
+        delivery = self.delivery
+        message = error.message
+        if error.category == ErrorCategory.TRANSIENT:
+            message = f"{message} Gave up after {delivery.attempts} attempts; retry when the network is back."
+        try:
+            states.transition(
+                delivery,
+                "fail",
+                under_claim=self.token,
+                claim_token=None,
+                claimed_until=None,
+                last_error_code=error.code,
+                last_error=message,
+            )
+        except states.IllegalTransition:
+            return AttemptOutcome.LEASE_LOST
+        self.record(AttemptOutcome.FAILED, error=error, message=message)
+        transaction.on_commit(lambda: events.delivery_failed(delivery))
+        return AttemptOutcome.FAILED
+
+    def record(self, outcome: str, *, error: NetworkError | None = None, message: str = "") -> None:
+        DeliveryAttempt.objects.create(
+            delivery=self.delivery,
+            started_at=self.started_at,
+            finished_at=timezone.now(),
+            outcome=outcome,
+            part_index=self.part_index,
+            http_status=error.http_status if error else None,
+            error_code=error.code if error else "",
+            message=message,
+            excerpt=error.excerpt if error else "",
+        )

@@ -1,0 +1,78 @@
+"""The delivery state machine, declared once.
+
+Every transition is a conditional UPDATE on the expected current state (and, for a claimed
+delivery, on the claim token), so two workers can never both win. A transition that finds no row
+in the expected state raises `IllegalTransition`.
+
+    held       --schedule-->    scheduled      (post approved / scheduled)
+    scheduled  --hold-->        held           (back to draft)
+    scheduled  --claim-->       publishing
+    publishing --succeed-->     published
+    publishing --retry_later--> scheduled      (transient error or rate limit)
+    publishing --fail-->        failed         (permanent, auth, or attempts exhausted)
+    publishing --reclaim-->     publishing     (lease expired: a new claim reconciles)
+    scheduled  --miss-->        missed         (past the catch-up window)
+    failed/missed --retry-->    scheduled      (the user retries)
+    held/scheduled --cancel-->  cancelled
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from django.db.models import QuerySet
+
+from .models import Delivery, DeliveryStatus
+
+S = DeliveryStatus
+
+TRANSITIONS: dict[str, tuple[tuple[str, ...], str]] = {
+    "schedule": ((S.HELD,), S.SCHEDULED),
+    "hold": ((S.SCHEDULED,), S.HELD),
+    "claim": ((S.SCHEDULED,), S.PUBLISHING),
+    "succeed": ((S.PUBLISHING,), S.PUBLISHED),
+    "retry_later": ((S.PUBLISHING,), S.SCHEDULED),
+    "fail": ((S.PUBLISHING,), S.FAILED),
+    "reclaim": ((S.PUBLISHING,), S.PUBLISHING),
+    "miss": ((S.SCHEDULED,), S.MISSED),
+    "retry": ((S.FAILED, S.MISSED), S.SCHEDULED),
+    "cancel": ((S.HELD, S.SCHEDULED), S.CANCELLED),
+}
+
+
+class IllegalTransition(Exception):
+    """The delivery was not in a state the transition starts from (or the claim was lost)."""
+
+
+def apply(
+    queryset: QuerySet[Delivery], name: str, *, under_claim: UUID | None = None, **changes: Any
+) -> int:
+    """Move every row of `queryset` that is in a source state of `name`. Returns rows moved.
+
+    `under_claim` restricts the move to rows still held by that claim token.
+    """
+    sources, target = TRANSITIONS[name]
+    rows = queryset.filter(status__in=sources)
+    if under_claim is not None:
+        rows = rows.filter(claim_token=under_claim)
+    return rows.update(status=target, **changes)
+
+
+def transition(
+    delivery: Delivery, name: str, *, under_claim: UUID | None = None, **changes: Any
+) -> None:
+    """Move one delivery; raises IllegalTransition if it was not in a source state.
+
+    On success the instance is updated in memory too.
+    """
+    moved = apply(Delivery.objects.filter(pk=delivery.pk), name, under_claim=under_claim, **changes)
+    if moved != 1:
+        sources, _ = TRANSITIONS[name]
+        raise IllegalTransition(
+            f"Delivery {delivery.pk} cannot {name}: it is no longer {' or '.join(sources)}"
+            + (" under this claim" if under_claim else "")
+        )
+    delivery.status = TRANSITIONS[name][1]
+    for field_name, value in changes.items():
+        setattr(delivery, field_name, value)

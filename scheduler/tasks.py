@@ -1,0 +1,37 @@
+"""Celery tasks: a few lines each; the work lives in plain functions."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from celery import shared_task
+
+from . import channels, dispatch, publishing
+from .models import Channel, ChannelStatus
+
+
+@shared_task(ignore_result=True)
+def dispatch_tick() -> None:
+    dispatch.run_tick()
+
+
+@shared_task(ignore_result=True, acks_late=False)
+def publish(delivery_id: int, claim_token: str) -> str:
+    return publishing.publish_delivery(delivery_id, claim_token=UUID(claim_token))
+
+
+def enqueue_publish(claim: dispatch.Claim) -> None:
+    publish.apply_async((claim.delivery_id, str(claim.token)), eta=claim.eta)
+
+
+@shared_task(ignore_result=True)
+def verify_channels() -> None:
+    for pk in Channel.objects.filter(status=ChannelStatus.ACTIVE).values_list("pk", flat=True):
+        verify_channel.delay(pk)
+
+
+@shared_task(ignore_result=True)
+def verify_channel(channel_id: int) -> None:
+    channel = Channel.objects.filter(pk=channel_id).first()
+    if channel is not None:
+        channels.verify_channel(channel)

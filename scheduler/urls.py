@@ -1,0 +1,20 @@
+from django.urls import path
+
+from . import views
+
+app_name = "scheduler"
+
+urlpatterns = [
+    path("", views.dashboard, name="dashboard"),
+    path("compose/", views.compose_view, name="compose"),
+    path("posts/<int:pk>/", views.post_detail, name="post_detail"),
+    path("posts/<int:pk>/cancel/", views.cancel_post, name="cancel_post"),
+    path("deliveries/<int:pk>/retry/", views.retry_delivery, name="retry_delivery"),
+    path("channels/mastodon/connect/", views.connect_mastodon, name="connect_mastodon"),
+    path("channels/mastodon/callback/", views.mastodon_callback, name="mastodon_callback"),
+    path(
+        "channels/<int:pk>/<str:action>/",
+        views.channel_action,
+        name="channel_action",
+    ),
+]

@@ -1,0 +1,112 @@
+"""Shared fixtures: named users and workspaces, channels on fake networks, engine helpers."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from typing import Any
+
+import pytest
+from django.utils import timezone
+
+from accounts.models import Membership, Role, User, Workspace
+from accounts.workspaces import create_user_with_workspace
+from tests.fakes.mastodon import DEFAULT_TOKEN, FakeMastodon
+
+PASSWORD = "correct horse battery staple"
+
+
+@pytest.fixture
+def alice(db: Any) -> User:
+    user, _ = create_user_with_workspace(
+        "alice@example.com", password=PASSWORD, workspace_name="Acme"
+    )
+    return user
+
+
+@pytest.fixture
+def workspace(alice: User) -> Workspace:
+    return Workspace.objects.get(memberships__user=alice)
+
+
+@pytest.fixture
+def membership(alice: User, workspace: Workspace) -> Membership:
+    return Membership.objects.get(user=alice, workspace=workspace)
+
+
+@pytest.fixture
+def bob(db: Any) -> User:
+    """A user of another workspace, who must never see Acme's data."""
+    user, _ = create_user_with_workspace(
+        "bob@example.com", password=PASSWORD, workspace_name="Globex"
+    )
+    return user
+
+
+@pytest.fixture
+def other_workspace(bob: User) -> Workspace:
+    return Workspace.objects.get(memberships__user=bob)
+
+
+def add_member(workspace: Workspace, email: str, role: Role) -> Membership:
+    user = User.objects.create_user(email, PASSWORD)
+    return Membership.objects.create(user=user, workspace=workspace, role=role)
+
+
+@pytest.fixture
+def fake_mastodon() -> Iterator[FakeMastodon]:
+    fake = FakeMastodon().start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def mastodon_channel(workspace: Workspace, fake_mastodon: FakeMastodon) -> Any:
+    return make_mastodon_channel(workspace, fake_mastodon)
+
+
+def make_mastodon_channel(
+    workspace: Workspace, fake: FakeMastodon, *, remote_id: str = "1", token: str = DEFAULT_TOKEN
+) -> Any:
+    from scheduler.models import Channel
+
+    channel = Channel(
+        workspace=workspace,
+        network="mastodon",
+        server_url=fake.url,
+        remote_id=remote_id,
+        handle=f"@alice@{fake.url.split('://')[1]}",
+        display_name="Alice",
+    )
+    channel.credentials = {"access_token": token}
+    channel.save()
+    return channel
+
+
+def schedule(
+    membership: Membership,
+    channels: list[Any],
+    *texts: str,
+    at: datetime | None = None,
+    options: dict[str, Any] | None = None,
+) -> Any:
+    """Create a scheduled post (a thread when several texts are given). Returns the Post."""
+    from scheduler.compose import PartInput, create_post
+
+    return create_post(
+        membership,
+        channels=channels,
+        parts=[PartInput(text) for text in texts],
+        at=at or timezone.now() - timedelta(seconds=1),
+        options=options,
+    )
+
+
+def tick_and_publish(now: datetime | None = None) -> list[str]:
+    """Run one dispatch tick and publish what it claimed, in this thread. Returns outcomes."""
+    from scheduler.dispatch import run_tick
+    from scheduler.publishing import publish_delivery
+
+    claims: list[Any] = []
+    run_tick(now, enqueue=claims.append)
+    return [publish_delivery(c.delivery_id, claim_token=c.token) for c in claims]
