@@ -13,6 +13,13 @@ from accounts.models import Membership, Role, User, Workspace
 from accounts.workspaces import create_user_with_workspace
 from tests.fakes.mastodon import DEFAULT_TOKEN, FakeMastodon
 
+pytest_plugins = [
+    "tests.fixtures.e2e",
+    "tests.fixtures.bluesky",
+    "tests.fixtures.threads",
+    "tests.fixtures.api",
+]
+
 PASSWORD = "correct horse battery staple"
 
 
