@@ -13,3 +13,4 @@ os.environ.setdefault("MEDIA_ROOT", "var/test-media")
 from .settings import *  # noqa: F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast user creation
+STATIC_ROOT = BASE_DIR / "static"  # noqa: F405 - whitenoise wants an existing directory

@@ -117,3 +117,30 @@ def tick_and_publish(now: datetime | None = None) -> list[str]:
     claims: list[Any] = []
     run_tick(now, enqueue=claims.append)
     return [publish_delivery(c.delivery_id, claim_token=c.token) for c in claims]
+
+
+def png_bytes(width: int = 64, height: int = 48, color: str = "red") -> bytes:
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (width, height), color).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def upload_media(
+    membership: Membership, *, alt_text: str = "", video: bool = False, **image: Any
+) -> Any:
+    """Store a PNG (or a small fake MP4) through the same path as the composer and the API."""
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from scheduler.media import save_upload
+
+    if video:
+        upload = SimpleUploadedFile(
+            "clip.mp4", b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 2048, "video/mp4"
+        )
+    else:
+        upload = SimpleUploadedFile("picture.png", png_bytes(**image), "image/png")
+    return save_upload(membership, upload, alt_text=alt_text)
