@@ -1,0 +1,137 @@
+"""Shared set-up for the benchmarks: a dedicated PostgreSQL database and real Celery processes.
+
+The benchmarks never touch the development or test databases: they create (or empty)
+`herald_bench` on the server named by DATABASE_URL (default: local PostgreSQL).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def bench_database_url() -> str:
+    base = os.environ.get("DATABASE_URL") or "postgres://postgres@127.0.0.1:5432/herald"
+    parts = urlsplit(base)
+    return urlunsplit(parts._replace(path="/herald_bench"))
+
+
+def setup_django(**env: str) -> None:
+    """Point Django at the bench database (created if missing), migrate, and set it up."""
+    import psycopg
+
+    url = bench_database_url()
+    admin = urlsplit(url)._replace(path="/postgres")
+    with psycopg.connect(urlunsplit(admin), autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = 'herald_bench'").fetchone()
+        if not exists:
+            conn.execute("CREATE DATABASE herald_bench")
+    os.environ.update(
+        {
+            "DJANGO_SETTINGS_MODULE": "config.test_settings",
+            "DATABASE_URL": url,
+            "REDIS_URL": os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0",
+            "LOG_LEVEL": "WARNING",
+            **env,
+        }
+    )
+    import django
+    from django.core.management import call_command
+
+    django.setup()
+    call_command("migrate", verbosity=0)
+
+
+def reset_tables() -> None:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "TRUNCATE scheduler_deliveryattempt, scheduler_delivery, scheduler_partmedia, "
+            "scheduler_postpart, scheduler_post, scheduler_channel, scheduler_engineheartbeat, "
+            "accounts_membership, accounts_workspace, accounts_user RESTART IDENTITY CASCADE"
+        )
+
+
+def flush_broker() -> None:
+    import redis
+    from django.conf import settings
+
+    redis.Redis.from_url(settings.CELERY_BROKER_URL).flushdb()
+
+
+class Processes:
+    """Celery worker(s) and beat as real processes, with their peak RSS."""
+
+    def __init__(self, log_dir: Path, *, workers: int, concurrency: int) -> None:
+        self.log_dir = log_dir
+        self.workers = workers
+        self.concurrency = concurrency
+        self.procs: list[tuple[str, subprocess.Popen[bytes]]] = []
+
+    def start(self) -> None:
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        celery = [sys.executable, "-m", "celery", "-A", "config"]
+        for n in range(self.workers):
+            self._spawn(
+                f"worker{n}",
+                [*celery, "worker", "--pool=threads", f"--concurrency={self.concurrency}",
+                 "-Q", "herald,herald-dispatch", "--without-gossip", "--without-mingle",
+                 "--loglevel=WARNING", f"--hostname=bench{n}@%h"],
+            )
+        self._spawn("beat", [*celery, "beat", f"--schedule={self.log_dir / 'beat-schedule'}", "--loglevel=WARNING"])
+
+    def _spawn(self, name: str, command: list[str]) -> None:
+        log = open(self.log_dir / f"{name}.log", "wb")  # noqa: SIM115
+        proc = subprocess.Popen(command, cwd=ROOT, env=os.environ.copy(), stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+        self.procs.append((name, proc))
+
+    def peak_rss_mb(self) -> float:
+        """Highest VmHWM among the worker processes, in MiB."""
+        peak = 0
+        for name, proc in self.procs:
+            if not name.startswith("worker"):
+                continue
+            try:
+                for line in Path(f"/proc/{proc.pid}/status").read_text().splitlines():
+                    if line.startswith("VmHWM:"):
+                        peak = max(peak, int(line.split()[1]))
+            except FileNotFoundError:
+                pass
+        return peak / 1024
+
+    def stop(self) -> None:
+        for _, proc in self.procs:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+        for _, proc in self.procs:
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+
+
+def wait_until(condition, *, timeout: float, interval: float = 0.2) -> bool:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(interval)
+    return False
+
+
+def percentile(values: list[float], pct: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(pct / 100 * (len(ordered) - 1))))
+    return ordered[index]

@@ -1,0 +1,136 @@
+"""Benchmark: the real engine (Celery beat + workers, PostgreSQL, Redis) against the fake Mastodon.
+
+Two scenarios, both printed as figures:
+- burst: DELIVERIES due in the same second across CHANNELS channels;
+- spread: SPREAD posts due at distinct seconds (punctuality at light load).
+
+    python bench/dispatch.py [--deliveries 10000] [--channels 1000] [--spread 200] [--latency 0.05]
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from datetime import timedelta
+from pathlib import Path
+
+from common import Processes, flush_broker, percentile, reset_tables, setup_django, wait_until
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--deliveries", type=int, default=10_000)
+    parser.add_argument("--channels", type=int, default=1_000)
+    parser.add_argument("--spread", type=int, default=200, help="posts at distinct seconds (0 to skip)")
+    parser.add_argument("--latency", type=float, default=0.05, help="seconds added to every fake reply")
+    parser.add_argument("--workers", type=int, default=2, help="worker processes")
+    parser.add_argument("--concurrency", type=int, default=48, help="threads per worker")
+    parser.add_argument("--timeout", type=float, default=600)
+    args = parser.parse_args()
+
+    setup_django(HERALD_DISPATCH_INTERVAL="1", HERALD_CLAIM_AHEAD="3", HERALD_CLAIM_BATCH="20000")
+    from tests.fakes.mastodon import FakeMastodon
+
+    fake = FakeMastodon().start()
+    fake.latency = args.latency
+    fake.enforce_rate_limit = False
+    print(f"fake Mastodon at {fake.url} with {args.latency * 1000:.0f} ms added latency")
+    try:
+        if args.deliveries:
+            run("burst", fake, args, count=args.deliveries, channels=args.channels, spacing=0.0)
+        if args.spread:
+            run("spread", fake, args, count=args.spread, channels=min(args.spread, 20), spacing=1.0)
+    finally:
+        fake.stop()
+
+
+def run(name: str, fake, args: argparse.Namespace, *, count: int, channels: int, spacing: float) -> None:  # type: ignore[no-untyped-def]
+    from django.utils import timezone
+
+    from scheduler.models import Delivery, DeliveryStatus, EngineHeartbeat
+
+    reset_tables()
+    flush_broker()
+    with fake.lock:
+        fake.statuses.clear()
+        fake.requests.clear()
+    workspace, channel_rows = make_channels(fake, channels)
+    processes = Processes(Path(tempfile.mkdtemp(prefix=f"herald-bench-{name}-")), workers=args.workers,
+                          concurrency=args.concurrency)
+    processes.start()
+    try:
+        if not wait_until(lambda: EngineHeartbeat.objects.exists(), timeout=60):
+            raise SystemExit(f"no dispatch tick within 60 s; logs in {processes.log_dir}")
+        first_due = timezone.now().replace(microsecond=0) + timedelta(seconds=8)
+        make_deliveries(workspace, channel_rows, count, first_due=first_due, spacing=spacing)
+        last_due = first_due + timedelta(seconds=spacing * (count - 1))
+        done = wait_until(
+            lambda: Delivery.objects.filter(status=DeliveryStatus.PUBLISHED).count() >= count,
+            timeout=(last_due - timezone.now()).total_seconds() + args.timeout,
+            interval=0.5,
+        )
+        time.sleep(3)  # let any duplicate show up before counting
+        report(name, fake, processes, count=count, channels=channels, first_due=first_due, done=done)
+    finally:
+        processes.stop()
+
+
+def make_channels(fake, count: int):  # type: ignore[no-untyped-def]
+    from accounts.workspaces import create_user_with_workspace
+    from scheduler.models import Channel
+
+    _, workspace = create_user_with_workspace("bench@example.com", password=None, workspace_name="Bench")
+    rows = []
+    for n in range(count):
+        channel = Channel(workspace=workspace, network="mastodon", server_url=fake.url, remote_id=str(n),
+                          handle=f"@bench{n}@fake")
+        channel.credentials = {"access_token": "fake-token-alice"}
+        rows.append(channel)
+    return workspace, Channel.objects.bulk_create(rows)
+
+
+def make_deliveries(workspace, channels, count: int, *, first_due, spacing: float) -> None:  # type: ignore[no-untyped-def]
+    from django.db import transaction
+
+    from scheduler.models import Delivery, DeliveryStatus, Post, PostPart, PostStatus
+
+    with transaction.atomic():
+        posts = Post.objects.bulk_create(
+            Post(workspace=workspace, status=PostStatus.SCHEDULED) for _ in range(count)
+        )
+        PostPart.objects.bulk_create(
+            PostPart(post=post, position=0, text=f"bench post {n}") for n, post in enumerate(posts)
+        )
+        deliveries = []
+        for n, post in enumerate(posts):
+            due = first_due + timedelta(seconds=spacing * n)
+            deliveries.append(Delivery(workspace=workspace, post=post, channel=channels[n % len(channels)],
+                                       status=DeliveryStatus.SCHEDULED, due_at=due, next_attempt_at=due))
+        Delivery.objects.bulk_create(deliveries, batch_size=2000)
+
+
+def report(name: str, fake, processes: Processes, *, count: int, channels: int, first_due, done: bool) -> None:  # type: ignore[no-untyped-def]
+    from scheduler.models import Delivery, DeliveryStatus
+
+    rows = list(Delivery.objects.filter(status=DeliveryStatus.PUBLISHED).values_list("due_at", "published_at"))
+    lateness = [(published - due).total_seconds() for due, published in rows]
+    with fake.lock:
+        texts = [status["text"] for status in fake.statuses]
+    duplicates = len(texts) - len(set(texts))
+    last = max((published for _, published in rows), default=first_due)
+    total = (last - first_due).total_seconds()
+    print(f"\n== {name} ==")
+    print(f"deliveries            {count} ({len(rows)} published{'' if done else ', TIMED OUT'})")
+    print(f"channels              {channels}")
+    print(f"total seconds         {total:.2f} (first due -> last published)")
+    print(f"publishes per second  {len(rows) / total if total > 0 else float('nan'):.1f}")
+    print("lateness p50/p95/p99/max  " + " / ".join(
+        f"{percentile(lateness, p):.3f}" for p in (50, 95, 99)) + f" / {max(lateness, default=float('nan')):.3f} s")
+    print(f"statuses at the fake  {len(texts)}")
+    print(f"duplicates            {duplicates}")
+    print(f"worker peak RSS       {processes.peak_rss_mb():.0f} MiB (largest worker process)")
+
+
+if __name__ == "__main__":
+    main()
