@@ -83,16 +83,34 @@ class Processes:
         for n in range(self.workers):
             self._spawn(
                 f"worker{n}",
-                [*celery, "worker", "--pool=threads", f"--concurrency={self.concurrency}",
-                 "-Q", "herald,herald-dispatch", "--without-gossip", "--without-mingle",
-                 "--loglevel=WARNING", f"--hostname=bench{n}@%h"],
+                [
+                    *celery,
+                    "worker",
+                    "--pool=threads",
+                    f"--concurrency={self.concurrency}",
+                    "-Q",
+                    "herald,herald-dispatch",
+                    "--without-gossip",
+                    "--without-mingle",
+                    "--loglevel=WARNING",
+                    f"--hostname=bench{n}@%h",
+                ],
             )
-        self._spawn("beat", [*celery, "beat", f"--schedule={self.log_dir / 'beat-schedule'}", "--loglevel=WARNING"])
+        self._spawn(
+            "beat",
+            [*celery, "beat", f"--schedule={self.log_dir / 'beat-schedule'}", "--loglevel=WARNING"],
+        )
 
     def _spawn(self, name: str, command: list[str]) -> None:
         log = open(self.log_dir / f"{name}.log", "wb")  # noqa: SIM115
-        proc = subprocess.Popen(command, cwd=ROOT, env=os.environ.copy(), stdout=log, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+        proc = subprocess.Popen(
+            command,
+            cwd=ROOT,
+            env=os.environ.copy(),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         self.procs.append((name, proc))
 
     def peak_rss_mb(self) -> float:

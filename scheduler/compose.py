@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from django.db import transaction
+from django.db.models import Prefetch
 from django.utils import timezone
 
 from accounts.models import Membership, Workspace
@@ -51,10 +52,9 @@ def parts_for(delivery: Delivery) -> list[PartContent]:
             )
             for part in delivery.override_parts
         ]
-    parts = delivery.post.parts.prefetch_related("media")
-    return [
-        PartContent(part.text, list(part.media.order_by("partmedia__position"))) for part in parts
-    ]
+    ordered_media = Prefetch("media", queryset=Media.objects.order_by("partmedia__position"))
+    parts = delivery.post.parts.prefetch_related(ordered_media)
+    return [PartContent(part.text, list(part.media.all())) for part in parts]
 
 
 def validate_for_channels(

@@ -86,19 +86,25 @@ def backoff_seconds(attempt: int) -> float:
 
 
 class _Run:
-    """One attempt at one delivery."""
+    """One attempt at one delivery.
+
+    Writes are batched without weakening the guarantees: the attempt count, a part's new handle
+    and its in-flight mark go out in the one conditional UPDATE made before the network call,
+    and the last part's remote id is written by the transition that ends the claim.
+    """
 
     def __init__(self, delivery: Delivery, token: UUID) -> None:
         self.delivery = delivery
         self.token = token
         self.started_at = timezone.now()
         self.part_index: int | None = None
+        self.pending: dict[str, Any] = {}
         self.network: Network = network_for(delivery.channel)
 
     def start(self) -> None:
         delivery = self.delivery
         delivery.attempts += 1
-        self._save(attempts=delivery.attempts)
+        self.pending["attempts"] = delivery.attempts
         if delivery.attempts > settings.HERALD_MAX_ATTEMPTS + 2:
             # Repeated crashes without a recorded error (the worker keeps dying on this one).
             raise NetworkError(
@@ -120,6 +126,8 @@ class _Run:
                 previous = PublishedPart.from_state(state)
             else:
                 previous = self._publish_part(index, part, state, previous, root)
+                if index < len(parts) - 1:
+                    self.checkpoint()
             root = root or previous
 
     def _publish_part(
@@ -130,9 +138,9 @@ class _Run:
         previous: PublishedPart | None,
         root: PublishedPart | None,
     ) -> PublishedPart:
+        outcome_unknown = bool(state.get("in_flight"))
         if not state.get("handle"):
             state["handle"] = self.network.new_handle(self.delivery.pk, index)
-            self.checkpoint()
         context = PartContext(
             index=index,
             part=part,
@@ -142,16 +150,15 @@ class _Run:
             root=root,
             checkpoint=self.checkpoint,
         )
-        result = self.network.reconcile_part(context) if state.get("in_flight") else None
+        result = self.network.reconcile_part(context) if outcome_unknown else None
         if result is None:
             state["in_flight"] = True
-            self.checkpoint()
+            self.checkpoint()  # handle and in-flight mark are durable before the call
             try:
                 result = self.network.publish_part(context)
             except NetworkError as error:
-                if not error.outcome_unknown:
-                    state["in_flight"] = False  # the network said no: nothing was created
-                    self.checkpoint()
+                # The network said no: nothing was created (written by the ending transition).
+                state["in_flight"] = error.outcome_unknown
                 raise
         state.update(
             remote_id=result.remote_id,
@@ -160,36 +167,40 @@ class _Run:
             in_flight=False,
             published_at=timezone.now().isoformat(),
         )
-        self.checkpoint()
         return result
 
     def checkpoint(self) -> None:
         """Persist part states and renew the lease; raises LeaseLost if the claim was taken."""
-        self._save(part_states=self.delivery.part_states)
-
-    def _save(self, **fields: Any) -> None:
         lease = timezone.now() + timedelta(seconds=settings.HERALD_LEASE_SECONDS)
         moved = Delivery.objects.filter(
             pk=self.delivery.pk, status=DeliveryStatus.PUBLISHING, claim_token=self.token
-        ).update(claimed_until=lease, **fields)
+        ).update(claimed_until=lease, part_states=self.delivery.part_states, **self.pending)
         if not moved:
             raise LeaseLost()
+        self.pending.clear()
 
     # -- endings ---------------------------------------------------------------------------------
-    def succeed(self) -> str:
-        delivery = self.delivery
+    def _end(self, name: str, **changes: Any) -> bool:
+        """End the claim with a transition that also writes what is pending. False if lost."""
         try:
             states.transition(
-                delivery,
-                "succeed",
+                self.delivery,
+                name,
                 under_claim=self.token,
-                published_at=timezone.now(),
                 claim_token=None,
                 claimed_until=None,
-                last_error_code="",
-                last_error="",
+                part_states=self.delivery.part_states,
+                **self.pending,
+                **changes,
             )
         except states.IllegalTransition:
+            return False
+        self.pending.clear()
+        return True
+
+    def succeed(self) -> str:
+        delivery = self.delivery
+        if not self._end("succeed", published_at=timezone.now(), last_error_code="", last_error=""):
             return AttemptOutcome.LEASE_LOST
         self.record(AttemptOutcome.PUBLISHED)
         transaction.on_commit(lambda: events.delivery_published(delivery))
@@ -209,29 +220,18 @@ class _Run:
             at = now + timedelta(seconds=error.retry_after or 60)
             message = f"{error.message} Herald will try again at {at:%H:%M:%S} UTC."
             return self._retry_later(error, at, AttemptOutcome.RATE_LIMITED, message)
-        if (
-            error.category == ErrorCategory.TRANSIENT
-            and delivery.attempts < settings.HERALD_MAX_ATTEMPTS
-        ):
-            delay = error.retry_after or backoff_seconds(delivery.attempts)
-            at = now + timedelta(seconds=delay)
-            message = f"{error.message} Attempt {delivery.attempts} of {settings.HERALD_MAX_ATTEMPTS}; retrying at {at:%H:%M:%S} UTC."
+        attempts, limit = delivery.attempts, settings.HERALD_MAX_ATTEMPTS
+        if error.category == ErrorCategory.TRANSIENT and attempts < limit:
+            at = now + timedelta(seconds=error.retry_after or backoff_seconds(attempts))
+            message = (
+                f"{error.message} Attempt {attempts} of {limit}; retrying at {at:%H:%M:%S} UTC."
+            )
             return self._retry_later(error, at, AttemptOutcome.RETRY, message)
         return self._fail(error)
 
     def _retry_later(self, error: NetworkError, at: datetime, outcome: str, message: str) -> str:
-        try:
-            states.transition(
-                self.delivery,
-                "retry_later",
-                under_claim=self.token,
-                next_attempt_at=at,
-                claim_token=None,
-                claimed_until=None,
-                last_error_code=error.code,
-                last_error=message,
-            )
-        except states.IllegalTransition:
+        changes = {"next_attempt_at": at, "last_error_code": error.code, "last_error": message}
+        if not self._end("retry_later", **changes):
             return AttemptOutcome.LEASE_LOST
         self.record(outcome, error=error, message=message)
         return outcome
@@ -241,17 +241,7 @@ class _Run:
         message = error.message
         if error.category == ErrorCategory.TRANSIENT:
             message = f"{message} Gave up after {delivery.attempts} attempts; retry when the network is back."
-        try:
-            states.transition(
-                delivery,
-                "fail",
-                under_claim=self.token,
-                claim_token=None,
-                claimed_until=None,
-                last_error_code=error.code,
-                last_error=message,
-            )
-        except states.IllegalTransition:
+        if not self._end("fail", last_error_code=error.code, last_error=message):
             return AttemptOutcome.LEASE_LOST
         self.record(AttemptOutcome.FAILED, error=error, message=message)
         transaction.on_commit(lambda: events.delivery_failed(delivery))
