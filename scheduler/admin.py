@@ -37,7 +37,7 @@ class PostPartInline(admin.TabularInline):
 class DeliveryInline(admin.TabularInline):
     model = Delivery
     extra = 0
-    fields = ["channel", "status", "due_at", "attempts", "last_error_code", "published_at"]
+    fields = ("channel", "status", "due_at", "attempts", "last_error_code", "published_at")
     readonly_fields = fields
     can_delete = False
 

@@ -55,8 +55,11 @@ def rotate(token: str) -> str:
     return fernet().rotate(token.encode()).decode()
 
 
-class EncryptedJSONField(models.TextField):
+class EncryptedJSONField(models.TextField):  # type: ignore[type-arg]
     """A JSON value stored as a Fernet token: a database dump holds no plaintext secret."""
+
+    _pyi_private_set_type: Any
+    _pyi_private_get_type: Any
 
     def from_db_value(self, value: str | None, expression: Any, connection: Any) -> Any:
         if value is None or value == "":

@@ -60,13 +60,13 @@ def publish_delivery(delivery_id: int, *, claim_token: UUID) -> str:
         return run.handle_error(error)
     except Exception as exc:
         logger.exception("delivery %s: unexpected error", delivery_id)
-        error = NetworkError(
+        unexpected = NetworkError(
             ErrorCategory.TRANSIENT,
             "internal_error",
             f"Herald hit an unexpected error ({type(exc).__name__}: {exc}); it will retry.",
             outcome_unknown=True,
         )
-        return run.handle_error(error)
+        return run.handle_error(unexpected)
     return run.succeed()
 
 

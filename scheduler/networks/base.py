@@ -210,7 +210,7 @@ class Network(ABC):
             cap = limits.max_video_bytes if media.kind == "video" else limits.max_image_bytes
             if cap and media.size > cap:
                 errors.append(
-                    f"{where}: {media.file.name.rsplit('/', 1)[-1]} is {media.size // 1024} KB; "
+                    f"{where}: {(media.file.name or '').rsplit('/', 1)[-1]} is {media.size // 1024} KB; "
                     f"{self.label} accepts at most {cap // 1024} KB for this kind of file."
                 )
             if limits.supported_mime_types and media.mime_type not in limits.supported_mime_types:
