@@ -7,7 +7,6 @@ API never look a row up without it.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from django.conf import settings
 from django.db import models
@@ -303,5 +302,8 @@ class EngineHeartbeat(models.Model):
         return f"{self.name} at {self.beat_at}"
 
     @classmethod
-    def touch(cls, name: str, **_: Any) -> None:
-        cls.objects.update_or_create(name=name, defaults={"beat_at": timezone.now()})
+    def touch(cls, name: str) -> None:
+        """Record that `name` ran now: one UPDATE (an INSERT the first time)."""
+        now = timezone.now()
+        if not cls.objects.filter(name=name).update(beat_at=now):
+            cls.objects.get_or_create(name=name, defaults={"beat_at": now})
