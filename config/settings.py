@@ -38,6 +38,9 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "accounts",
     "scheduler",
 ]
@@ -208,6 +211,60 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": env.float("HERALD_VERIFY_INTERVAL", default=6 * 3600),
     },
 }
+
+# --- REST API (/api/v1/) and webhooks -------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["scheduler.api.authentication.BearerTokenAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["scheduler.api.permissions.TokenScopePermission"],
+    "DEFAULT_THROTTLE_CLASSES": ["scheduler.api.throttling.TokenRateThrottle"],
+    "DEFAULT_PAGINATION_CLASS": "scheduler.api.pagination.Cursor",
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],  # uploads: multipart
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "scheduler.api.errors.exception_handler",
+    "PAGE_SIZE": 50,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Herald API",
+    "DESCRIPTION": (
+        "Schedule posts to Mastodon, Bluesky and Threads. Authenticate with a personal access "
+        "token: `Authorization: Bearer <token>`. Every POST accepts an `Idempotency-Key` header."
+    ),
+    "VERSION": "1.0.0",
+    "SCHEMA_PATH_PREFIX": "/api/v1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_AUTHENTICATION": [],
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "DeliveryStatusEnum": "scheduler.models.DeliveryStatus",
+        "PostStatusEnum": "scheduler.models.PostStatus",
+        "ChannelStatusEnum": "scheduler.models.ChannelStatus",
+        "WebhookEventEnum": "scheduler.models.WebhookEvent",
+    },
+}
+# Requests per token per minute; over it the API answers 429 with Retry-After.
+HERALD_API_RATE_LIMIT = env.int("HERALD_API_RATE_LIMIT", default=300)
+# Idempotency-Key records are kept this long (at least 24 hours), then purged hourly.
+HERALD_IDEMPOTENCY_TTL_HOURS = env.int("HERALD_IDEMPOTENCY_TTL_HOURS", default=48)
+# How long a duplicate request waits for the first one with the same key before answering 409.
+HERALD_IDEMPOTENCY_WAIT = env.float("HERALD_IDEMPOTENCY_WAIT", default=5.0)
+HERALD_WEBHOOK_TIMEOUT = env.float("HERALD_WEBHOOK_TIMEOUT", default=10.0)
+HERALD_WEBHOOK_MAX_ATTEMPTS = env.int("HERALD_WEBHOOK_MAX_ATTEMPTS", default=8)
+HERALD_WEBHOOK_BACKOFF_BASE = env.float("HERALD_WEBHOOK_BACKOFF_BASE", default=30.0)  # doubled
+HERALD_WEBHOOK_BACKOFF_MAX = env.float("HERALD_WEBHOOK_BACKOFF_MAX", default=6 * 3600.0)
+CELERY_BEAT_SCHEDULE.update(
+    {
+        "send-due-webhooks": {"task": "scheduler.tasks.send_due_webhooks", "schedule": 30.0},
+        "purge-idempotency-records": {
+            "task": "scheduler.tasks.purge_idempotency_records",
+            "schedule": 3600.0,
+        },
+    }
+)
 
 LOGGING = {
     "version": 1,

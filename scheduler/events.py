@@ -16,8 +16,14 @@ logger = logging.getLogger("herald.events")
 
 
 def emit(event: str, *, workspace_id: int, payload: dict[str, Any]) -> None:
-    """Record an event for the workspace. Returns nothing; never raises into the engine."""
+    """Record an event for the workspace and enqueue its webhooks. Never raises into the engine."""
     logger.info("%s workspace=%s %s", event, workspace_id, payload)
+    from . import webhooks
+
+    try:
+        webhooks.enqueue_event(event, workspace_id=workspace_id, payload=payload)
+    except Exception:
+        logger.exception("%s: could not enqueue webhooks for workspace %s", event, workspace_id)
 
 
 def delivery_payload(delivery: Delivery) -> dict[str, Any]:

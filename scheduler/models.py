@@ -39,6 +39,9 @@ class Channel(models.Model):
     remote_id = models.CharField(max_length=255, help_text="Account id on the network (or DID)")
     handle = models.CharField(max_length=255)
     display_name = models.CharField(max_length=255, blank=True)
+    name = models.CharField(
+        max_length=100, blank=True, help_text="Label chosen in Herald; empty shows the display name"
+    )
     avatar_url = models.URLField(max_length=1000, blank=True)
     profile_url = models.URLField(max_length=1000, blank=True)
     credentials = EncryptedJSONField(default=dict, editable=False)
@@ -307,3 +310,102 @@ class EngineHeartbeat(models.Model):
         now = timezone.now()
         if not cls.objects.filter(name=name).update(beat_at=now):
             cls.objects.get_or_create(name=name, defaults={"beat_at": now})
+
+
+class IdempotencyRecord(models.Model):
+    """An API POST made with an Idempotency-Key, and the response it got.
+
+    The unique constraint makes the first request to insert the key the one that acts; a repeat
+    gets the stored response, a concurrent duplicate waits for it or gets 409.
+    """
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=255)
+    request_hash = models.CharField(max_length=64, help_text="SHA-256 of method, path and body")
+    # Null while the first request is still running; `locked_until` lets a crashed one expire.
+    response_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    response_body = models.JSONField(null=True, blank=True)
+    locked_until = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["workspace", "user", "key"], name="one_request_per_idempotency_key"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.key} ({self.response_status or 'in progress'})"
+
+
+class WebhookEvent(models.TextChoices):
+    DELIVERY_PUBLISHED = "delivery.published", "A delivery was published"
+    DELIVERY_FAILED = "delivery.failed", "A delivery failed"
+    DELIVERY_MISSED = "delivery.missed", "A delivery was missed"
+    CHANNEL_NEEDS_RECONNECT = "channel.needs_reconnect", "A channel needs reconnecting"
+
+
+class Webhook(models.Model):
+    """An HTTPS endpoint told about a workspace's events, signed with its own secret."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="webhooks")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    url = models.URLField(max_length=1000)
+    events = models.JSONField(default=list, help_text="Event names this webhook receives")
+    secrets = EncryptedJSONField(default=dict, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = WorkspaceQuerySet.as_manager()
+
+    def __str__(self) -> str:
+        return self.url
+
+    @property
+    def secret(self) -> str:
+        return str(self.secrets.get("secret", ""))
+
+
+class WebhookDeliveryStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    SENDING = "sending", "Sending"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+
+
+class WebhookDelivery(models.Model):
+    """One event sent (or to be sent) to one webhook: the log `GET /webhooks/{id}/deliveries` shows."""
+
+    webhook = models.ForeignKey(Webhook, on_delete=models.CASCADE, related_name="deliveries")
+    event = models.CharField(max_length=40, choices=WebhookEvent.choices)
+    event_id = models.UUIDField(help_text="Same for every webhook told about one event")
+    payload = models.JSONField()
+    status = models.CharField(
+        max_length=10,
+        choices=WebhookDeliveryStatus.choices,
+        default=WebhookDeliveryStatus.PENDING,
+    )
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    claimed_until = models.DateTimeField(null=True, blank=True)
+    response_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    response_excerpt = models.TextField(blank=True)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name_plural = "webhook deliveries"
+        indexes = [
+            models.Index(
+                fields=["next_attempt_at"],
+                condition=Q(status="pending"),
+                name="webhook_delivery_due_idx",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event} to webhook {self.webhook_id} ({self.status})"

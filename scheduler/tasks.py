@@ -6,7 +6,8 @@ from uuid import UUID
 
 from celery import shared_task
 
-from . import channels, dispatch, publishing
+from . import channels, dispatch, publishing, webhooks
+from .api import idempotency
 from .models import Channel, ChannelStatus
 
 
@@ -35,3 +36,23 @@ def verify_channel(channel_id: int) -> None:
     channel = Channel.objects.filter(pk=channel_id).first()
     if channel is not None:
         channels.verify_channel(channel)
+
+
+@shared_task(ignore_result=True)
+def send_webhook(webhook_delivery_id: int) -> None:
+    retry_in = webhooks.send(webhook_delivery_id)
+    if retry_in is not None:
+        # A wake-up only: the next attempt time is on the row, and the sweep below catches a
+        # retry whose task was lost.
+        send_webhook.apply_async((webhook_delivery_id,), countdown=retry_in)
+
+
+@shared_task(ignore_result=True)
+def send_due_webhooks() -> None:
+    for pk in webhooks.due_ids():
+        send_webhook.delay(pk)
+
+
+@shared_task(ignore_result=True)
+def purge_idempotency_records() -> None:
+    idempotency.purge_expired()

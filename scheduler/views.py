@@ -195,15 +195,8 @@ def connect_mastodon(request: HttpRequest, membership: Membership) -> HttpRespon
 
 
 def _connect_mastodon_token(membership: Membership, base_url: str, token: str) -> Channel:
-    probe = Channel(workspace=membership.workspace, network="mastodon", server_url=base_url)
-    probe.credentials = {"access_token": token}
-    profile = mastodon.MastodonNetwork(probe).verify_credentials()
-    return channel_flows.save_channel(
-        membership.workspace,
-        network="mastodon",
-        server_url=base_url,
-        profile=profile,
-        credentials={"access_token": token},
+    return channel_flows.connect_mastodon_token(
+        membership.workspace, server_url=base_url, access_token=token
     )
 
 

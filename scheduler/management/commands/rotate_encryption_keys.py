@@ -5,7 +5,7 @@ from typing import Any
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
-from scheduler.models import Channel, MastodonApp
+from scheduler.models import Channel, MastodonApp, Webhook
 
 
 class Command(BaseCommand):
@@ -19,5 +19,8 @@ class Command(BaseCommand):
                 count += 1
             for app in MastodonApp.objects.select_for_update():
                 app.save(update_fields=["secrets"])
+                count += 1
+            for webhook in Webhook.objects.select_for_update():
+                webhook.save(update_fields=["secrets"])
                 count += 1
         self.stdout.write(self.style.SUCCESS(f"Re-encrypted {count} rows with the first key."))

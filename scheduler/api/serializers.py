@@ -1,0 +1,537 @@
+"""Serializers: validate input shapes and render rows. No workflow logic lives here."""
+
+from __future__ import annotations
+
+import contextlib
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from ..models import (
+    Channel,
+    ChannelStatus,
+    Delivery,
+    DeliveryStatus,
+    Media,
+    Post,
+    PostStatus,
+    Webhook,
+    WebhookDelivery,
+    WebhookEvent,
+)
+from ..networks.base import Limits
+from ..queue import WEEKDAYS
+
+WHEN_CHOICES = {
+    "queue": "Add to the end of each channel's queue (next free slot)",
+    "next": "Put first in each channel's queue (share next)",
+    "now": "Publish now",
+    "at": "Publish at scheduled_at",
+    "draft": "Keep as a draft",
+}
+# A time a few seconds in the past is "now" given clock skew; older is a mistake.
+PAST_TOLERANCE = timedelta(minutes=1)
+
+
+class AwareDateTimeField(serializers.DateTimeField):
+    """ISO 8601 with a UTC offset (or Z); a time without one is refused, never guessed."""
+
+    def to_internal_value(self, value: Any) -> datetime:
+        if isinstance(value, str):
+            parsed = None
+            with contextlib.suppress(ValueError):
+                parsed = parse_datetime(value.strip())
+            if parsed is not None and timezone.is_naive(parsed):
+                self.fail("naive")
+        result: datetime = super().to_internal_value(value)
+        return result
+
+    default_error_messages = {
+        **serializers.DateTimeField.default_error_messages,
+        "naive": "Give the time with its UTC offset or Z, e.g. 2026-05-01T09:30:00+02:00.",
+    }
+
+
+# -- me -------------------------------------------------------------------------------------------------
+class UserSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    email = serializers.EmailField()
+    timezone = serializers.CharField()
+
+
+class WorkspaceSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    slug = serializers.SlugField()
+    timezone = serializers.CharField()
+
+
+class TokenInfoSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    scope = serializers.ChoiceField(choices=["read", "write"])
+    created_at = serializers.DateTimeField()
+    last_used_at = serializers.DateTimeField(allow_null=True)
+
+
+class MeSerializer(serializers.Serializer):
+    user = UserSerializer()
+    workspace = WorkspaceSerializer()
+    role = serializers.ChoiceField(choices=["owner", "admin", "editor", "contributor", "viewer"])
+    token = TokenInfoSerializer()
+
+
+# -- channels -------------------------------------------------------------------------------------------
+class LimitsSerializer(serializers.Serializer):
+    max_characters = serializers.IntegerField()
+    max_media = serializers.IntegerField()
+    characters_reserved_per_url = serializers.IntegerField(allow_null=True)
+    max_image_bytes = serializers.IntegerField(allow_null=True)
+    max_video_bytes = serializers.IntegerField(allow_null=True)
+    max_alt_text = serializers.IntegerField(allow_null=True)
+    supported_mime_types = serializers.ListField(child=serializers.CharField())
+    supports_video = serializers.BooleanField()
+    supports_threads = serializers.BooleanField()
+    supports_content_warning = serializers.BooleanField()
+    max_links = serializers.IntegerField(allow_null=True)
+
+
+class ChannelSerializer(serializers.ModelSerializer):
+    status = serializers.ChoiceField(choices=ChannelStatus.choices)
+    paused = serializers.SerializerMethodField()
+    limits = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Channel
+        fields = [
+            "id",
+            "network",
+            "name",
+            "handle",
+            "display_name",
+            "avatar_url",
+            "profile_url",
+            "server_url",
+            "status",
+            "status_detail",
+            "paused",
+            "timezone",
+            "limits",
+            "created_at",
+            "last_verified_at",
+        ]
+
+    def get_paused(self, channel: Channel) -> bool:
+        return channel.status == ChannelStatus.PAUSED
+
+    @extend_schema_field(LimitsSerializer)
+    def get_limits(self, channel: Channel) -> dict[str, Any]:
+        # The cached limits only: listing channels never calls the networks.
+        if channel.limits:
+            return Limits.from_dict(channel.limits).as_dict()
+        from ..networks import network_for
+
+        return network_for(channel).default_limits().as_dict()
+
+
+class MastodonConnectSerializer(serializers.Serializer):
+    network = serializers.ChoiceField(choices=["mastodon"])
+    server_url = serializers.CharField(max_length=500, help_text="e.g. https://mastodon.social")
+    access_token = serializers.CharField(
+        max_length=2000, help_text="A token from the server's Preferences → Development"
+    )
+
+
+class BlueskyConnectSerializer(serializers.Serializer):
+    network = serializers.ChoiceField(choices=["bluesky"])
+    handle = serializers.CharField(max_length=253, help_text="e.g. alice.bsky.social or a DID")
+    app_password = serializers.CharField(
+        max_length=100, help_text="An app password (Settings → Privacy and security)"
+    )
+    server_url = serializers.CharField(
+        max_length=500, required=False, allow_blank=True, help_text="Your PDS; default bsky.social"
+    )
+
+
+class ThreadsConnectSerializer(serializers.Serializer):
+    network = serializers.ChoiceField(choices=["threads"])
+    access_token = serializers.CharField(max_length=2000, help_text="A long-lived Threads token")
+
+
+CONNECT_SERIALIZERS: dict[str, type[serializers.Serializer]] = {
+    "mastodon": MastodonConnectSerializer,
+    "bluesky": BlueskyConnectSerializer,
+    "threads": ThreadsConnectSerializer,
+}
+
+
+class ChannelUpdateSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=100, required=False, allow_blank=True)
+    timezone = serializers.CharField(max_length=64, required=False)
+    paused = serializers.BooleanField(required=False)
+
+    def validate_timezone(self, value: str) -> str:
+        from accounts.models import validate_timezone
+
+        try:
+            validate_timezone(value)
+        except Exception as exc:
+            raise serializers.ValidationError(
+                f"“{value}” is not an IANA time zone, e.g. Europe/Berlin."
+            ) from exc
+        return value
+
+
+# -- schedule and queue ------------------------------------------------------------------------------------
+def _day_field() -> serializers.ListField:
+    return serializers.ListField(
+        child=serializers.RegexField(r"^([01]\d|2[0-3]):[0-5]\d$", max_length=5),
+        required=False,
+        max_length=48,
+        help_text="Times as HH:MM (24-hour) in the channel's time zone",
+    )
+
+
+class SlotsSerializer(serializers.Serializer):
+    mon = _day_field()
+    tue = _day_field()
+    wed = _day_field()
+    thu = _day_field()
+    fri = _day_field()
+    sat = _day_field()
+    sun = _day_field()
+
+    def to_internal_value(self, data: Any) -> Any:
+        if isinstance(data, dict):
+            unknown = sorted(set(data) - set(WEEKDAYS))
+            if unknown:
+                raise serializers.ValidationError(
+                    {day: [f"Not a weekday; use {', '.join(WEEKDAYS)}."] for day in unknown}
+                )
+        return super().to_internal_value(data)
+
+
+class ScheduleSerializer(serializers.Serializer):
+    timezone = serializers.CharField(max_length=64, help_text="IANA time zone, e.g. Europe/Berlin")
+    slots = SlotsSerializer()
+
+
+class QueueItemSerializer(serializers.Serializer):
+    position = serializers.IntegerField()
+    delivery = serializers.IntegerField()
+    post = serializers.IntegerField()
+    status = serializers.ChoiceField(choices=DeliveryStatus.choices)
+    due_at = serializers.DateTimeField()
+    text = serializers.CharField(help_text="The start of the post's text")
+
+
+class QueueSerializer(serializers.Serializer):
+    channel = serializers.IntegerField()
+    timezone = serializers.CharField()
+    items = QueueItemSerializer(many=True)
+    next_free_slots = serializers.ListField(child=serializers.DateTimeField())
+
+
+class ReorderSerializer(serializers.Serializer):
+    delivery_ids = serializers.ListField(
+        child=serializers.IntegerField(min_value=1),
+        min_length=1,
+        max_length=1000,
+        help_text="Queued deliveries in their new order; unlisted ones follow in their old order",
+    )
+
+
+# -- media -----------------------------------------------------------------------------------------------
+class MediaSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Media
+        fields = ["id", "kind", "mime_type", "width", "height", "size", "alt_text", "created_at"]
+
+
+class MediaUploadSerializer(serializers.Serializer):
+    file = serializers.FileField(help_text="JPEG, PNG, WebP, GIF, MP4, MOV or WebM")
+    alt_text = serializers.CharField(required=False, allow_blank=True, max_length=5000)
+
+
+class MediaUpdateSerializer(serializers.Serializer):
+    alt_text = serializers.CharField(allow_blank=True, max_length=5000)
+
+
+# -- posts -----------------------------------------------------------------------------------------------
+class PartInputSerializer(serializers.Serializer):
+    text = serializers.CharField(
+        required=False, allow_blank=True, trim_whitespace=False, max_length=100_000, default=""
+    )
+    media = serializers.ListField(
+        child=serializers.IntegerField(min_value=1), required=False, max_length=20, default=list
+    )
+
+
+class OverrideSerializer(serializers.Serializer):
+    parts = PartInputSerializer(many=True, min_length=1, max_length=50)
+
+
+class OptionsSerializer(serializers.Serializer):
+    content_warning = serializers.CharField(required=False, allow_blank=True, max_length=1000)
+    language = serializers.RegexField(
+        r"^[a-z]{2,3}$", required=False, allow_blank=True, help_text="ISO 639 code, e.g. en"
+    )
+    sensitive = serializers.BooleanField(required=False, help_text="Mastodon: mark media sensitive")
+    visibility = serializers.ChoiceField(
+        choices=["public", "unlisted", "private", "direct"], required=False, help_text="Mastodon"
+    )
+    reply_control = serializers.ChoiceField(
+        choices=["everyone", "accounts_you_follow", "mentioned_only"],
+        required=False,
+        help_text="Threads: who may reply",
+    )
+    topic_tag = serializers.CharField(
+        required=False, allow_blank=True, max_length=50, help_text="Threads: one topic tag"
+    )
+
+
+class _PostContentSerializer(serializers.Serializer):
+    text = serializers.CharField(
+        required=False, trim_whitespace=False, allow_blank=True, max_length=100_000
+    )
+    parts = PartInputSerializer(many=True, required=False, min_length=1, max_length=50)
+    overrides = serializers.DictField(
+        child=OverrideSerializer(allow_null=True),
+        required=False,
+        help_text="Per-channel parts, keyed by channel id (null drops a channel's override)",
+    )
+    options = OptionsSerializer(required=False)
+    tags = serializers.ListField(
+        child=serializers.CharField(max_length=50), required=False, max_length=30
+    )
+    scheduled_at = AwareDateTimeField(
+        required=False, allow_null=True, help_text="For when=at: ISO 8601 with offset"
+    )
+
+    def validate(self, data: dict[str, Any]) -> dict[str, Any]:
+        if "text" in data and "parts" in data:
+            raise serializers.ValidationError({"parts": ["Send either text or parts, not both."]})
+        for key in data.get("overrides") or {}:
+            if not key.isdigit():
+                raise serializers.ValidationError({"overrides": [f"“{key}” is not a channel id."]})
+        when, at = data.get("when"), data.get("scheduled_at")
+        if when == "at" and at is None:
+            raise serializers.ValidationError({"scheduled_at": ["Required when `when` is at."]})
+        if when not in (None, "at") and at is not None:
+            raise serializers.ValidationError(
+                {"scheduled_at": ["Only used with when=at; leave it out otherwise."]}
+            )
+        if when == "at" and at < timezone.now() - PAST_TOLERANCE:
+            raise serializers.ValidationError(
+                {"scheduled_at": ["This time has passed; use when=now to publish now."]}
+            )
+        return data
+
+
+class PostCreateSerializer(_PostContentSerializer):
+    channels = serializers.ListField(
+        child=serializers.IntegerField(min_value=1), min_length=1, max_length=50
+    )
+    when = serializers.ChoiceField(
+        choices=list(WHEN_CHOICES.items()),
+        help_text="; ".join(f"`{key}`: {text}" for key, text in WHEN_CHOICES.items()),
+    )
+
+    def validate(self, data: dict[str, Any]) -> dict[str, Any]:
+        data = super().validate(data)
+        if "text" not in data and "parts" not in data:
+            raise serializers.ValidationError({"text": ["Send text, or parts for a thread."]})
+        if len(set(data["channels"])) != len(data["channels"]):
+            raise serializers.ValidationError({"channels": ["List each channel once."]})
+        extra = {int(key) for key in data.get("overrides") or {}} - set(data["channels"])
+        if extra:
+            raise serializers.ValidationError(
+                {"overrides": ["Overrides may only name channels in `channels`."]}
+            )
+        return data
+
+
+class PostUpdateSerializer(_PostContentSerializer):
+    when = serializers.ChoiceField(
+        choices=list(WHEN_CHOICES.items()),
+        required=False,
+        help_text="Leave out to keep the time. "
+        + "; ".join(f"`{key}`: {text}" for key, text in WHEN_CHOICES.items()),
+    )
+
+
+class PartSerializer(serializers.Serializer):
+    text = serializers.CharField()
+    media = MediaSerializer(many=True)
+
+
+class PublishedPartSerializer(serializers.Serializer):
+    remote_id = serializers.CharField()
+    url = serializers.CharField(allow_blank=True)
+
+
+class OverridePartSerializer(serializers.Serializer):
+    text = serializers.CharField(allow_blank=True)
+    media = serializers.ListField(child=serializers.IntegerField())
+
+
+class DeliveryErrorSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    message = serializers.CharField()
+
+
+class DeliverySerializer(serializers.ModelSerializer):
+    network = serializers.CharField(source="channel.network")
+    status = serializers.ChoiceField(choices=DeliveryStatus.choices)
+    queued = serializers.SerializerMethodField()
+    parts = serializers.SerializerMethodField()
+    override = serializers.SerializerMethodField()
+    error = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Delivery
+        fields = [
+            "id",
+            "post",
+            "channel",
+            "network",
+            "status",
+            "due_at",
+            "queued",
+            "next_attempt_at",
+            "published_at",
+            "attempts",
+            "error",
+            "parts",
+            "override",
+        ]
+
+    def get_queued(self, delivery: Delivery) -> bool:
+        return not delivery.pinned
+
+    @extend_schema_field(PublishedPartSerializer(many=True))
+    def get_parts(self, delivery: Delivery) -> list[dict[str, str]]:
+        return [
+            {"remote_id": str(state["remote_id"]), "url": state.get("url") or ""}
+            for state in delivery.part_states
+            if state.get("remote_id")
+        ]
+
+    @extend_schema_field(OverridePartSerializer(many=True, allow_null=True))
+    def get_override(self, delivery: Delivery) -> list[dict[str, Any]] | None:
+        if delivery.override_parts is None:
+            return None
+        return [
+            {"text": part.get("text", ""), "media": list(part.get("media", []))}
+            for part in delivery.override_parts
+        ]
+
+    @extend_schema_field(DeliveryErrorSerializer(allow_null=True))
+    def get_error(self, delivery: Delivery) -> dict[str, str] | None:
+        if not (delivery.last_error_code or delivery.last_error):
+            return None
+        return {"code": delivery.last_error_code or "error", "message": delivery.last_error}
+
+
+class AuthorSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    email = serializers.EmailField()
+
+
+class PostSerializer(serializers.ModelSerializer):
+    status = serializers.ChoiceField(choices=PostStatus.choices)
+    author = AuthorSerializer(allow_null=True)
+    parts = serializers.SerializerMethodField()
+    deliveries = DeliverySerializer(many=True)
+    options = OptionsSerializer()
+    tags = serializers.ListField(child=serializers.CharField())
+
+    class Meta:
+        model = Post
+        fields = [
+            "id",
+            "status",
+            "author",
+            "parts",
+            "options",
+            "tags",
+            "deliveries",
+            "created_at",
+            "updated_at",
+        ]
+
+    @extend_schema_field(PartSerializer(many=True))
+    def get_parts(self, post: Post) -> list[dict[str, Any]]:
+        return [
+            {
+                "text": part.text,
+                "media": MediaSerializer(
+                    part.media.order_by("partmedia__position"), many=True
+                ).data,
+            }
+            for part in post.parts.all()
+        ]
+
+
+class NotChangedSerializer(serializers.Serializer):
+    delivery = serializers.IntegerField()
+    channel = serializers.IntegerField()
+    status = serializers.ChoiceField(choices=DeliveryStatus.choices)
+    reason = serializers.CharField()
+
+
+class PostUpdateResultSerializer(serializers.Serializer):
+    post = PostSerializer()
+    not_changed = NotChangedSerializer(
+        many=True, help_text="Deliveries that could not change, and why"
+    )
+
+
+class ShareNowResultSerializer(serializers.Serializer):
+    shared = serializers.IntegerField(help_text="How many deliveries were brought forward")
+    post = PostSerializer()
+
+
+# -- webhooks --------------------------------------------------------------------------------------------
+class WebhookSerializer(serializers.ModelSerializer):
+    events = serializers.ListField(child=serializers.ChoiceField(choices=WebhookEvent.choices))
+
+    class Meta:
+        model = Webhook
+        fields = ["id", "url", "events", "created_at"]
+
+
+class WebhookCreatedSerializer(WebhookSerializer):
+    secret = serializers.CharField(help_text="Signs every request; shown only in this answer")
+
+    class Meta(WebhookSerializer.Meta):
+        fields = [*WebhookSerializer.Meta.fields, "secret"]
+
+
+class WebhookCreateSerializer(serializers.Serializer):
+    url = serializers.CharField(max_length=1000, help_text="An https:// address that accepts POST")
+    events = serializers.ListField(
+        child=serializers.ChoiceField(choices=WebhookEvent.choices), min_length=1, max_length=10
+    )
+
+
+class WebhookDeliverySerializer(serializers.ModelSerializer):
+    class Meta:
+        model = WebhookDelivery
+        fields = [
+            "id",
+            "event",
+            "event_id",
+            "status",
+            "attempts",
+            "next_attempt_at",
+            "response_status",
+            "response_excerpt",
+            "error",
+            "created_at",
+            "delivered_at",
+        ]
