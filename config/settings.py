@@ -75,9 +75,9 @@ TEMPLATES = [
     },
 ]
 
-DATABASES = {
-    "default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'herald.sqlite3'}"),
-}
+# An empty DATABASE_URL (as in .env.example) means the embedded default.
+DATABASE_URL = env.str("DATABASE_URL", default="") or f"sqlite:///{VAR_DIR / 'herald.sqlite3'}"
+DATABASES = {"default": env.db_url_config(DATABASE_URL)}
 # Persistent connections: a worker thread reuses its connection instead of opening one per task
 # (connections stay bounded by web threads + worker concurrency; keep that under max_connections).
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
@@ -271,6 +271,11 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    # One line per task every tick drowns what matters; engine events are logged by Herald.
+    "loggers": {
+        name: {"level": "WARNING"}
+        for name in ("celery.app.trace", "celery.worker.strategy", "celery.beat")
+    },
 }
 
 if not DEBUG:
