@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlencode
 
 from django.conf import settings
+from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -41,11 +42,11 @@ def refresh_due_tokens(*, now: datetime | None = None) -> dict[str, int]:
 
     1. Channels that are not waiting for a reconnect, whose token is at least 24 hours old and
        expires within THREADS_REFRESH_MARGIN_DAYS (or whose age or expiry is unknown).
-    2. Each refreshed token is stored at once.
+    2. Each channel is refreshed under its row lock (skipped if another run holds it), so
+       overlapping runs refresh a token once; the new token is stored at once.
     3. Threads refusing the token (190, or an expired token) marks the channel needs_reconnect,
        which notifies the workspace; any other failure waits for the next run.
     """
-    from ... import channels
     from ...models import Channel, ChannelStatus
 
     now = now or timezone.now()
@@ -60,20 +61,28 @@ def refresh_due_tokens(*, now: datetime | None = None) -> dict[str, int]:
             | Q(token_expires_at__lte=now + timedelta(days=settings.THREADS_REFRESH_MARGIN_DAYS))
         )
     )
-    counts = {"refreshed": 0, "needs_reconnect": 0, "postponed": 0}
-    for channel in due:
-        try:
-            ThreadsNetwork(channel).refresh_credentials()
-        except NetworkError as error:
-            if error.category == ErrorCategory.AUTH:
-                channels.mark_needs_reconnect(channel, error.message)
-                counts["needs_reconnect"] += 1
-            else:
-                logger.warning("channel %s: %s", channel.pk, error.message)
-                counts["postponed"] += 1
-            continue
-        counts["refreshed"] += 1
+    counts = {"refreshed": 0, "needs_reconnect": 0, "postponed": 0, "skipped": 0}
+    for pk in due.values_list("pk", flat=True):
+        with transaction.atomic():
+            channel = Channel.objects.select_for_update(skip_locked=True).filter(pk=pk).first()
+            outcome = refresh_channel_token(channel) if channel else "skipped"
+        counts[outcome] += 1
     return counts
+
+
+def refresh_channel_token(channel: Channel) -> str:
+    """Refresh one channel's token if due: "refreshed", "needs_reconnect", "postponed" or "skipped"."""
+    from ... import channels
+
+    try:
+        changed = ThreadsNetwork(channel).refresh_credentials()
+    except NetworkError as error:
+        if error.category != ErrorCategory.AUTH:
+            logger.warning("channel %s: %s", channel.pk, error.message)
+            return "postponed"
+        channels.mark_needs_reconnect(channel, error.message)
+        return "needs_reconnect"
+    return "refreshed" if changed else "skipped"
 
 
 # -- connecting (Meta OAuth, or an existing long-lived token) ----------------------------------------------

@@ -108,11 +108,11 @@ def classify(status: int, body: Any, text: str = "", *, write: bool = False) -> 
     """
     error = body.get("error") if isinstance(body, dict) else None
     if not isinstance(error, dict):
-        if status >= 500 or status == 429:
+        if status >= 500 or status == 429 or status < 400:  # a proxy's page, or garbled JSON
             return NetworkError(
                 ErrorCategory.TRANSIENT,
                 f"server_error_{status}",
-                f"Threads had an internal problem (HTTP {status}).",
+                f"Threads had an internal problem (HTTP {status}, unexpected answer).",
                 http_status=status,
                 excerpt=_scrub(text[:500]),
                 outcome_unknown=write,

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import logging
+import threading
 from datetime import timedelta
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
+from django.db import connection
 from django.urls import reverse
 from django.utils import timezone
 
@@ -427,14 +429,40 @@ def test_due_token_is_refreshed_and_persisted(workspace, fake_threads):
     channel = make_threads_channel(workspace, fake_threads, age=timedelta(days=55))
     old = channel.credentials["access_token"]
 
-    assert threads.refresh_due_tokens() == {"refreshed": 1, "needs_reconnect": 0, "postponed": 0}
+    assert threads.refresh_due_tokens()["refreshed"] == 1
 
     channel.refresh_from_db()
     new = channel.credentials["access_token"]
     assert [(r["old"], r["new"]) for r in fake_threads.refreshes] == [(old, new)]
     assert 59 <= (channel.token_expires_at - timezone.now()).days <= 60
     assert (timezone.now() - channel.token_refreshed_at).total_seconds() < 60
-    assert threads.refresh_due_tokens()["refreshed"] == 0  # not again the next hour
+    assert sum(threads.refresh_due_tokens().values()) == 0  # no longer due the next hour
+
+
+@pytest.mark.django_db(transaction=True)
+def test_overlapping_refresh_runs_refresh_a_token_once(workspace, fake_threads):
+    channel = make_threads_channel(workspace, fake_threads, age=timedelta(days=55))
+    fake_threads.inject("GET", REFRESH, delay=1.0, times=2)  # a slow refresh
+    barrier = threading.Barrier(2)
+    results: list[dict[str, int]] = []
+
+    def run() -> None:
+        try:
+            barrier.wait()
+            results.append(threads.refresh_due_tokens())
+        finally:
+            connection.close()
+
+    runs = [threading.Thread(target=run) for _ in range(2)]
+    for thread in runs:
+        thread.start()
+    for thread in runs:
+        thread.join()
+
+    assert len(fake_threads.refreshes) == 1
+    assert sum(r["refreshed"] for r in results) == 1
+    channel.refresh_from_db()
+    assert channel.credentials["access_token"] == fake_threads.refreshes[0]["new"]
 
 
 def test_token_younger_than_24_hours_is_not_refreshed(workspace, fake_threads):
@@ -483,7 +511,7 @@ def test_expired_token_marks_the_channel_needs_reconnect(
     assert channel.status == ChannelStatus.NEEDS_RECONNECT
     assert "Session has expired" in channel.status_detail
     assert "channel.needs_reconnect" in caplog.text
-    assert threads.refresh_due_tokens() == {"refreshed": 0, "needs_reconnect": 0, "postponed": 0}
+    assert sum(threads.refresh_due_tokens().values()) == 0  # no longer due
 
 
 def test_refresh_beat_task_runs_the_refresh(workspace, fake_threads):
@@ -716,3 +744,17 @@ def test_container_is_not_created_before_publish_time(membership, threads_channe
     assert tick_and_publish() == []
     assert fake_threads.requests == []
     assert Delivery.objects.get().part_states == []
+
+
+def test_garbled_answer_to_publish_is_treated_as_unknown_outcome(
+    membership, threads_channel, fake_threads
+):
+    post = schedule(membership, [threads_channel], "Behind a proxy")
+    fake_threads.inject("POST", PUBLISH, status=502, body=b"<html>Bad gateway</html>")
+
+    assert tick_and_publish() == ["retry"]
+    delivery = post.deliveries.get()
+    assert delivery.last_error_code == "server_error_502"
+    assert delivery.part_states[0]["in_flight"] is True  # reconciled before any re-publish
+    assert tick_and_publish(later()) == ["published"]
+    assert len(fake_threads.posts) == 1
