@@ -13,11 +13,12 @@ from django.db import connection
 from django.urls import reverse
 from django.utils import timezone
 
+from accounts.models import Role
 from scheduler.compose import ComposeError, PartInput, create_post
 from scheduler.models import Channel, ChannelStatus, Delivery, DeliveryStatus
 from scheduler.networks import threads
 from scheduler.networks.base import ErrorCategory, NetworkError
-from tests.conftest import schedule, tick_and_publish
+from tests.conftest import add_member, schedule, tick_and_publish
 from tests.fakes.threads import FakeThreads
 from tests.fixtures.threads import make_image, make_threads_channel, make_video
 
@@ -758,3 +759,25 @@ def test_garbled_answer_to_publish_is_treated_as_unknown_outcome(
     assert delivery.part_states[0]["in_flight"] is True  # reconciled before any re-publish
     assert tick_and_publish(later()) == ["published"]
     assert len(fake_threads.posts) == 1
+
+
+def test_connect_page_is_linked_from_the_navigation(client, alice, fake_threads):
+    client.force_login(alice)
+
+    response = client.get(reverse("scheduler:connect_threads"))
+
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert f'href="{reverse("scheduler:connect_threads")}"' in page
+    assert "Continue with Threads" in page
+
+
+def test_only_owners_and_admins_connect_threads(client, workspace, fake_threads):
+    editor = add_member(workspace, "editor@example.com", Role.EDITOR)
+    client.force_login(editor.user)
+
+    assert client.get(reverse("scheduler:connect_threads")).status_code == 403
+    token = fake_threads.issue_long_lived_token()
+    response = client.post(reverse("scheduler:connect_threads"), {"access_token": token})
+    assert response.status_code == 403
+    assert not Channel.objects.filter(network="threads").exists()
