@@ -71,10 +71,13 @@ def flush_broker() -> None:
 class Processes:
     """Celery worker(s) and beat as real processes, with their peak RSS."""
 
-    def __init__(self, log_dir: Path, *, workers: int, concurrency: int) -> None:
+    def __init__(
+        self, log_dir: Path, *, workers: int, concurrency: int, pool: str = "threads"
+    ) -> None:
         self.log_dir = log_dir
         self.workers = workers
         self.concurrency = concurrency
+        self.pool = pool
         self.procs: list[tuple[str, subprocess.Popen[bytes]]] = []
 
     def start(self) -> None:
@@ -86,7 +89,7 @@ class Processes:
                 [
                     *celery,
                     "worker",
-                    "--pool=threads",
+                    f"--pool={self.pool}",
                     f"--concurrency={self.concurrency}",
                     "-Q",
                     "herald,herald-dispatch",
@@ -114,17 +117,12 @@ class Processes:
         self.procs.append((name, proc))
 
     def peak_rss_mb(self) -> float:
-        """Highest VmHWM among the worker processes, in MiB."""
+        """Highest VmHWM among the worker processes and their pool children, in MiB."""
         peak = 0
         for name, proc in self.procs:
-            if not name.startswith("worker"):
-                continue
-            try:
-                for line in Path(f"/proc/{proc.pid}/status").read_text().splitlines():
-                    if line.startswith("VmHWM:"):
-                        peak = max(peak, int(line.split()[1]))
-            except FileNotFoundError:
-                pass
+            if name.startswith("worker"):
+                for pid in [proc.pid, *_children(proc.pid)]:
+                    peak = max(peak, _vm_hwm_kb(pid))
         return peak / 1024
 
     def stop(self) -> None:
@@ -136,6 +134,23 @@ class Processes:
                 proc.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except FileNotFoundError:
+        return []
+
+
+def _vm_hwm_kb(pid: int) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    except FileNotFoundError:
+        pass
+    return 0
 
 
 def wait_until(condition, *, timeout: float, interval: float = 0.2) -> bool:  # type: ignore[no-untyped-def]

@@ -32,7 +32,10 @@ def main() -> None:
         "--latency", type=float, default=0.05, help="seconds added to every fake reply"
     )
     parser.add_argument("--workers", type=int, default=2, help="worker processes")
-    parser.add_argument("--concurrency", type=int, default=48, help="threads per worker")
+    parser.add_argument(
+        "--concurrency", type=int, default=48, help="threads (or processes) per worker"
+    )
+    parser.add_argument("--pool", default="threads", choices=["threads", "prefork"])
     parser.add_argument("--timeout", type=float, default=600)
     args = parser.parse_args()
 
@@ -107,6 +110,7 @@ def run(
         Path(tempfile.mkdtemp(prefix=f"herald-bench-{name}-")),
         workers=args.workers,
         concurrency=args.concurrency,
+        pool=args.pool,
     )
     processes.start()
     try:
