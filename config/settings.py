@@ -200,6 +200,18 @@ MASTODON_CLIENT_NAME = env.str("MASTODON_CLIENT_NAME", default="Herald")
 # read:statuses lets Herald find a status after the 1-hour idempotency window (§1.5).
 MASTODON_SCOPES = ["read:accounts", "read:statuses", "write:statuses", "write:media"]
 
+# --- Bluesky (atproto; PLATFORMS.md §2) --------------------------------------------------------------
+# Where sign-ins go when the account's PDS cannot be resolved from its DID (and for emails):
+# bsky.social is the entryway for Bluesky-hosted accounts. The PLC directory resolves did:plc.
+BLUESKY_DEFAULT_PDS = env.str("BLUESKY_DEFAULT_PDS", default="https://bsky.social").rstrip("/")
+BLUESKY_PLC_URL = env.str("BLUESKY_PLC_URL", default="https://plc.directory").rstrip("/")
+# Links to published posts and profiles point at this web app.
+BLUESKY_WEB_URL = env.str("BLUESKY_WEB_URL", default="https://bsky.app").rstrip("/")
+# Link cards: the Open Graph fetch of a page linked in a post (SSRF-guarded, see linkcard.py).
+HERALD_LINK_CARD_TIMEOUT = env.float("HERALD_LINK_CARD_TIMEOUT", default=10.0)
+HERALD_LINK_CARD_MAX_BYTES = env.int("HERALD_LINK_CARD_MAX_BYTES", default=1_000_000)
+HERALD_LINK_CARD_IMAGE_MAX_BYTES = env.int("HERALD_LINK_CARD_IMAGE_MAX_BYTES", default=10_000_000)
+
 CELERY_BEAT_SCHEDULE = {
     "dispatch-tick": {
         "task": "scheduler.tasks.dispatch_tick",

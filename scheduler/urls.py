@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import bluesky_views, views
 
 app_name = "scheduler"
 
@@ -12,6 +12,9 @@ urlpatterns = [
     path("deliveries/<int:pk>/retry/", views.retry_delivery, name="retry_delivery"),
     path("channels/mastodon/connect/", views.connect_mastodon, name="connect_mastodon"),
     path("channels/mastodon/callback/", views.mastodon_callback, name="mastodon_callback"),
+    path(
+        "channels/bluesky/connect/", bluesky_views.connect_bluesky_view, name="connect_bluesky"
+    ),
     path(
         "channels/<int:pk>/<str:action>/",
         views.channel_action,
