@@ -212,6 +212,35 @@ HERALD_LINK_CARD_TIMEOUT = env.float("HERALD_LINK_CARD_TIMEOUT", default=10.0)
 HERALD_LINK_CARD_MAX_BYTES = env.int("HERALD_LINK_CARD_MAX_BYTES", default=1_000_000)
 HERALD_LINK_CARD_IMAGE_MAX_BYTES = env.int("HERALD_LINK_CARD_IMAGE_MAX_BYTES", default=10_000_000)
 
+# --- Threads (Meta Threads Graph API; PLATFORMS.md §3) ---------------------------------------------
+# The *Threads* app id and secret of a Meta app with the Threads use case; the redirect URI must
+# be listed in the app exactly as here.
+THREADS_APP_ID = env.str("THREADS_APP_ID", default="")
+THREADS_APP_SECRET = env.str("THREADS_APP_SECRET", default="")
+THREADS_REDIRECT_URI = (
+    env.str("THREADS_REDIRECT_URI", default="") or f"{PUBLIC_URL}/channels/threads/callback/"
+)
+THREADS_GRAPH_URL = env.str("THREADS_GRAPH_URL", default="https://graph.threads.net").rstrip("/")
+THREADS_AUTHORIZE_URL = env.str(
+    "THREADS_AUTHORIZE_URL", default="https://threads.net/oauth/authorize"
+)
+THREADS_API_VERSION = env.str("THREADS_API_VERSION", default="v1.0")
+THREADS_SCOPES = ["threads_basic", "threads_content_publish", "threads_manage_replies"]
+# Long-lived tokens last 60 days and can be refreshed once 24 h old: refresh when this few
+# days remain; the job runs every THREADS_REFRESH_INTERVAL seconds, so a failure is retried.
+THREADS_REFRESH_MARGIN_DAYS = env.int("THREADS_REFRESH_MARGIN_DAYS", default=10)
+THREADS_REFRESH_INTERVAL = env.float("THREADS_REFRESH_INTERVAL", default=3600)
+# Bounded wait for containers to finish processing, per part (Meta suggests ~30 s, at most 5 min).
+THREADS_CONTAINER_WAIT = env.float("THREADS_CONTAINER_WAIT", default=180.0)
+THREADS_POLL_INTERVAL = env.float("THREADS_POLL_INTERVAL", default=3.0)
+# The publish right after FINISHED sometimes answers 24/4279009 "Media Not Found" (§3.3).
+THREADS_PUBLISH_RETRIES = env.int("THREADS_PUBLISH_RETRIES", default=3)
+THREADS_PUBLISH_RETRY_DELAY = env.float("THREADS_PUBLISH_RETRY_DELAY", default=3.0)
+# Throttling codes carry no reset time: wait this long before trying again.
+THREADS_THROTTLE_RETRY = env.float("THREADS_THROTTLE_RETRY", default=900.0)
+# Signed public media URLs (scheduler/public_media.py), fetched by Threads: valid this long.
+HERALD_PUBLIC_MEDIA_MAX_AGE = env.int("HERALD_PUBLIC_MEDIA_MAX_AGE", default=48 * 3600)
+
 CELERY_BEAT_SCHEDULE = {
     "dispatch-tick": {
         "task": "scheduler.tasks.dispatch_tick",
@@ -221,6 +250,10 @@ CELERY_BEAT_SCHEDULE = {
     "verify-channels": {
         "task": "scheduler.tasks.verify_channels",
         "schedule": env.float("HERALD_VERIFY_INTERVAL", default=6 * 3600),
+    },
+    "refresh-threads-tokens": {
+        "task": "scheduler.tasks.refresh_threads_tokens",
+        "schedule": THREADS_REFRESH_INTERVAL,
     },
 }
 

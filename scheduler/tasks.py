@@ -56,3 +56,10 @@ def send_due_webhooks() -> None:
 @shared_task(ignore_result=True)
 def purge_idempotency_records() -> None:
     idempotency.purge_expired()
+
+
+@shared_task(ignore_result=True)
+def refresh_threads_tokens() -> None:
+    from .networks import threads
+
+    threads.refresh_due_tokens()

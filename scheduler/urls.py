@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import bluesky_views, views
+from . import bluesky_views, public_media, threads_views, views
 
 app_name = "scheduler"
 
@@ -14,6 +14,13 @@ urlpatterns = [
     path("channels/mastodon/callback/", views.mastodon_callback, name="mastodon_callback"),
     path(
         "channels/bluesky/connect/", bluesky_views.connect_bluesky_view, name="connect_bluesky"
+    ),
+    path("channels/threads/connect/", threads_views.connect_threads, name="connect_threads"),
+    path("channels/threads/callback/", threads_views.threads_callback, name="threads_callback"),
+    path(
+        "public/media/<str:token>/<str:filename>",
+        public_media.serve_public_media,
+        name="public_media",
     ),
     path(
         "channels/<int:pk>/<str:action>/",
