@@ -279,9 +279,11 @@ def update_post(
         post.deliveries.select_related("channel").select_for_update(of=("self",)).order_by("pk")
     )
     changeable = [d for d in deliveries if d.status in CHANGEABLE]
-    unchanged = {d.pk: _UNCHANGED_REASONS[DeliveryStatus(d.status)] for d in deliveries}
-    for delivery in changeable:
-        unchanged.pop(delivery.pk)
+    unchanged = {
+        d.pk: _UNCHANGED_REASONS[DeliveryStatus(d.status)]
+        for d in deliveries
+        if d.status not in CHANGEABLE
+    }
     if not changeable:
         raise PostNotEditable(
             "Nothing in this post can change: every delivery is publishing, published, failed, "

@@ -23,7 +23,8 @@ class TokenRateThrottle(BaseThrottle):
             return True  # unauthenticated requests are refused before they cost anything
         now = time.time()
         window = int(now // WINDOW)
-        key = f"herald:api-rate:{request.auth.token.pk}:{window}"
+        # Keyed by the token's hash, not its id: ids repeat when a database is recreated.
+        key = f"herald:api-rate:{request.auth.token.token_hash[:32]}:{window}"
         # add() then incr() is atomic on Redis: concurrent requests never share a count.
         cache.add(key, 0, timeout=WINDOW * 2)
         try:
