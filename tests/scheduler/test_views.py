@@ -119,3 +119,23 @@ def test_cancel_from_the_post_page(browser, mastodon_channel, fake_mastodon):
     assert Delivery.objects.get().status == DeliveryStatus.CANCELLED
     post.refresh_from_db()
     assert post.status == PostStatus.CANCELLED
+
+
+@pytest.mark.parametrize("network", ["mastodon", "bluesky", "threads"])
+def test_dashboard_links_a_disconnected_channel_to_its_own_connect_page(browser, workspace, network):
+    from scheduler.models import Channel
+
+    Channel.objects.create(
+        workspace=workspace,
+        network=network,
+        server_url="https://example.social",
+        remote_id="42",
+        handle="someone",
+        status="needs_reconnect",
+        status_detail="The token was revoked.",
+    )
+
+    page = browser.get("/").content.decode()
+
+    assert "The token was revoked." in page
+    assert f'href="/channels/{network}/connect/">Reconnect' in page
