@@ -853,6 +853,18 @@ def test_connect_rate_limited_sign_in_says_when_to_retry(workspace, fake_pds):
         )
 
 
+def test_connect_to_an_unreachable_pds_is_a_transient_error(workspace, page_server):
+    closed = page_server.url
+    page_server.stop()  # nothing listens there any more
+
+    with pytest.raises(NetworkError) as raised:
+        connect_bluesky(workspace, identifier=ALICE_HANDLE, app_password="x", server_url=closed)
+
+    assert raised.value.category == ErrorCategory.TRANSIENT
+    assert "Could not reach" in raised.value.message
+    assert not Channel.objects.exists()
+
+
 def test_reconnecting_replaces_the_session_and_reactivates(workspace, fake_pds):
     channel = connect_bluesky(
         workspace,
