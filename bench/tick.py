@@ -40,6 +40,7 @@ def fill(future: int, published: int) -> None:
     from django.db import connection
 
     from accounts.workspaces import create_user_with_workspace
+    from scheduler.models import Channel, Post, PostStatus
 
     reset_tables()
     _, workspace = create_user_with_workspace(
@@ -48,21 +49,21 @@ def fill(future: int, published: int) -> None:
     channels = 1000
     total = future + published
     posts = -(-total // channels)
+    Channel.objects.bulk_create(
+        Channel(
+            workspace=workspace,
+            network="mastodon",
+            server_url="https://example.social",
+            remote_id=str(n),
+            handle=f"@c{n}",
+        )
+        for n in range(channels)
+    )
+    Post.objects.bulk_create(
+        (Post(workspace=workspace, status=PostStatus.SCHEDULED) for _ in range(posts)),
+        batch_size=5000,
+    )
     with connection.cursor() as cursor:
-        cursor.execute(
-            """INSERT INTO scheduler_channel (workspace_id, network, server_url, remote_id, handle,
-                   display_name, avatar_url, profile_url, credentials, status, status_detail, timezone,
-                   schedule, limits, credentials_version, created_at)
-               SELECT %s, 'mastodon', 'https://example.social', g::text, '@c' || g, '', '', '', '',
-                   'active', '', 'UTC', '{}', '{}', 0, now()
-               FROM generate_series(1, %s) g""",
-            [workspace.pk, channels],
-        )
-        cursor.execute(
-            """INSERT INTO scheduler_post (workspace_id, status, tags, options, created_at, updated_at)
-               SELECT %s, 'scheduled', '[]', '{}', now(), now() FROM generate_series(1, %s)""",
-            [workspace.pk, posts],
-        )
         cursor.execute(
             """INSERT INTO scheduler_delivery (workspace_id, post_id, channel_id, status, due_at,
                    next_attempt_at, pinned, attempts, last_error_code, last_error, part_states,
