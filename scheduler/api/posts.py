@@ -20,7 +20,7 @@ from accounts.models import Membership, Workspace
 from .. import compose, states
 from ..models import Channel, Delivery, Media, Post, PostStatus
 from . import serializers as s
-from .base import WorkspaceView, errors
+from .base import PAGE_PARAMS, WorkspaceView, errors
 from .errors import conflict, split_compose_errors, validation_error
 from .idempotency import PARAMETER as IDEMPOTENCY_KEY
 from .idempotency import idempotent
@@ -41,6 +41,13 @@ class PostFilterSerializer(drf.Serializer):
     to = s.AwareDateTimeField(
         required=False, help_text="Posts with a delivery due before this time (ISO 8601)"
     )
+
+    def to_internal_value(self, data: Any) -> Any:
+        empty = {name: ["Give a value, or leave the parameter out."] for name in self.fields}
+        empty = {name: msg for name, msg in empty.items() if data.get(name) == ""}
+        if empty:
+            raise drf.ValidationError(empty)
+        return super().to_internal_value(data)
 
     def get_fields(self) -> dict[str, drf.Field]:
         fields = super().get_fields()
@@ -137,6 +144,8 @@ def timing(when: str | None, at: datetime | None) -> dict[str, Any]:
 
 
 class PostListView(WorkspaceView):
+    query_params = PAGE_PARAMS | {"status", "channel", "tag", "from", "to"}
+
     @extend_schema(
         summary="List posts, newest first",
         parameters=[
@@ -294,7 +303,7 @@ class ShareNowView(WorkspaceView):
         description="Deliveries still scheduled (or a draft's) go out within a few seconds.",
         request=None,
         parameters=[IDEMPOTENCY_KEY],
-        responses={200: s.ShareNowResultSerializer, **errors(404, 409, 422)},
+        responses={200: s.ShareNowResultSerializer, **errors(400, 404, 409, 415, 422)},
         tags=["posts"],
     )
     @idempotent
@@ -330,7 +339,7 @@ class DeliveryRetryView(WorkspaceView):
         summary="Retry a failed or missed delivery now",
         request=None,
         parameters=[IDEMPOTENCY_KEY],
-        responses={200: s.DeliverySerializer, **errors(404, 409, 422)},
+        responses={200: s.DeliverySerializer, **errors(400, 404, 409, 415, 422)},
         tags=["posts"],
     )
     @idempotent

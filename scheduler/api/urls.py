@@ -1,9 +1,10 @@
 """/api/v1/: the REST API, its OpenAPI schema and the (offline) Swagger UI."""
 
-from django.urls import path
+from django.urls import path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from . import posts, views
+from .base import unknown_path
 
 app_name = "api"
 
@@ -31,4 +32,5 @@ urlpatterns = [
     ),
     path("schema/", SpectacularAPIView.as_view(api_version="v1"), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
+    re_path(r"^[\s\S]*$", unknown_path),
 ]

@@ -26,7 +26,7 @@ from .. import webhooks as webhook_flows
 from ..models import Channel, DeliveryStatus, Media, PostPart, Webhook, WebhookDelivery
 from ..networks.base import ErrorCategory, InvalidServerURL, NetworkError
 from . import serializers as s
-from .base import WorkspaceView, errors
+from .base import PAGE_PARAMS, WorkspaceView, errors
 from .errors import ApiError, conflict, validation_error
 from .idempotency import PARAMETER as IDEMPOTENCY_KEY
 from .idempotency import idempotent
@@ -98,6 +98,8 @@ def network_error(error: NetworkError) -> ApiError:
 
 
 class ChannelListView(WorkspaceView):
+    query_params = PAGE_PARAMS
+
     @extend_schema(
         summary="List channels",
         responses={200: s.ChannelSerializer(many=True), **errors(400)},
@@ -126,7 +128,7 @@ class ChannelListView(WorkspaceView):
         membership = self.membership
         self.require(membership.can_manage_channels, "Only owners and admins connect channels.")
         network = request.data.get("network") if isinstance(request.data, dict) else None
-        if network not in CONNECTORS:
+        if not isinstance(network, str) or network not in CONNECTORS:
             raise validation_error({"network": [f"Choose one of: {', '.join(CONNECTORS)}."]})
         serializer = s.CONNECT_SERIALIZERS[network](data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -316,7 +318,7 @@ class QueueShuffleView(WorkspaceView):
         summary="Shuffle a channel's queue",
         request=None,
         parameters=[IDEMPOTENCY_KEY],
-        responses={200: s.QueueSerializer, **errors(404, 409, 422)},
+        responses={200: s.QueueSerializer, **errors(400, 404, 409, 415, 422)},
         tags=["queue"],
     )
     @idempotent
@@ -332,6 +334,7 @@ class QueueShuffleView(WorkspaceView):
 
 # -- media ---------------------------------------------------------------------------------------------
 class MediaListView(WorkspaceView):
+    query_params = PAGE_PARAMS
     parser_classes = [MultiPartParser]
 
     @extend_schema(
@@ -399,6 +402,8 @@ class MediaDetailView(WorkspaceView):
 
 # -- webhooks ------------------------------------------------------------------------------------------
 class WebhookListView(WorkspaceView):
+    query_params = PAGE_PARAMS
+
     @extend_schema(
         summary="List webhooks",
         responses={200: s.WebhookSerializer(many=True), **errors(400)},
@@ -461,6 +466,7 @@ class WebhookDetailView(WorkspaceView):
 
 
 class WebhookDeliveryListView(WorkspaceView):
+    query_params = PAGE_PARAMS
     noun = "webhook"
 
     @extend_schema(
