@@ -7,7 +7,6 @@ from uuid import UUID
 from celery import shared_task
 
 from . import channels, dispatch, publishing, webhooks
-from .api import idempotency
 from .models import Channel, ChannelStatus
 
 
@@ -55,7 +54,9 @@ def send_due_webhooks() -> None:
 
 @shared_task(ignore_result=True)
 def purge_idempotency_records() -> None:
-    idempotency.purge_expired()
+    from .api.idempotency import purge_expired
+
+    purge_expired()
 
 
 @shared_task(ignore_result=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import Model, QuerySet
+from django.db.models import Manager, Model, QuerySet
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.utils import OpenApiResponse
@@ -41,21 +41,26 @@ class WorkspaceView(GenericAPIView):  # acts in the workspace of the request's t
 
     @property
     def membership(self) -> Membership:
-        auth = self.request.auth
-        assert isinstance(auth, TokenAuth)
-        return auth.membership
+        return token_auth(self.request).membership
 
     def require(self, allowed: bool, message: str) -> None:
         """Refuse with 403 `forbidden` when the member's role does not allow the action."""
         if not allowed:
             raise exceptions.PermissionDenied(message, code="forbidden")
 
-    def lookup(self, queryset: QuerySet[Any], pk: int) -> Any:
+    def lookup(self, queryset: QuerySet[Any] | Manager[Any], pk: int) -> Any:
         """The row with this id in the token's workspace; 404 for any other (never 403)."""
         row: Model | None = queryset.filter(workspace=self.membership.workspace, pk=pk).first()
         if row is None:
             raise not_found(self.noun)
         return row
+
+
+def token_auth(request: Request) -> TokenAuth:
+    """The token and membership of an authenticated API request."""
+    auth = request.auth
+    assert isinstance(auth, TokenAuth), "TokenScopePermission lets only token requests through"
+    return auth
 
 
 def errors(*statuses: int) -> dict[int, OpenApiResponse]:

@@ -122,7 +122,7 @@ def _describe(exc: exceptions.APIException) -> tuple[str, str, dict[str, Any], d
         error = validation_error(_plain(fields))
         return error.code, error.message, error.details, {}
     if isinstance(exc, exceptions.Throttled):
-        wait = max(1, math.ceil(exc.wait or 1))
+        wait = max(1, math.ceil(getattr(exc, "wait", None) or 1))
         message = f"Too many requests for this token; try again in {wait} seconds."
         return "rate_limited", message, {"retry_after": wait}, {"Retry-After": str(wait)}
     code = _CODES_BY_CLASS.get(type(exc)) or str(exc.get_codes() or "error")

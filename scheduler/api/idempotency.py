@@ -32,6 +32,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from ..models import IdempotencyRecord
+from .base import token_auth
 from .errors import ApiError, validation_error
 
 HEADER = "Idempotency-Key"
@@ -113,7 +114,7 @@ def begin(request: Request, key: str) -> IdempotencyRecord | Response:
     Returns the new record (go ahead and act) or the stored Response. Raises ApiError 422 for
     a different request under the same key, 409 while the first one is still running.
     """
-    membership = request.auth.membership
+    membership = token_auth(request).membership
     scope = {"workspace": membership.workspace, "user": membership.user, "key": key}
     request_hash = fingerprint(request)
     deadline = time.monotonic() + settings.HERALD_IDEMPOTENCY_WAIT

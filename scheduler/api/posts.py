@@ -43,8 +43,11 @@ class PostFilterSerializer(drf.Serializer):
     )
 
     def to_internal_value(self, data: Any) -> Any:
-        empty = {name: ["Give a value, or leave the parameter out."] for name in self.fields}
-        empty = {name: msg for name, msg in empty.items() if data.get(name) == ""}
+        empty: dict[str, list[str]] = {
+            str(name): ["Give a value, or leave the parameter out."]
+            for name in self.fields
+            if data.get(name) == ""
+        }
         if empty:
             raise drf.ValidationError(empty)
         return super().to_internal_value(data)

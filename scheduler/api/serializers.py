@@ -272,7 +272,7 @@ class PartInputSerializer(serializers.Serializer):
 
 
 class OverrideSerializer(serializers.Serializer):
-    parts = PartInputSerializer(many=True, min_length=1, max_length=50)
+    parts = serializers.ListField(child=PartInputSerializer(), min_length=1, max_length=50)
 
 
 class OptionsSerializer(serializers.Serializer):
@@ -298,7 +298,9 @@ class _PostContentSerializer(serializers.Serializer):
     text = serializers.CharField(
         required=False, trim_whitespace=False, allow_blank=True, max_length=100_000
     )
-    parts = PartInputSerializer(many=True, required=False, min_length=1, max_length=50)
+    parts = serializers.ListField(
+        child=PartInputSerializer(), required=False, min_length=1, max_length=50
+    )
     overrides = serializers.DictField(
         child=OverrideSerializer(allow_null=True),
         required=False,
@@ -325,7 +327,7 @@ class _PostContentSerializer(serializers.Serializer):
             raise serializers.ValidationError(
                 {"scheduled_at": ["Only used with when=at; leave it out otherwise."]}
             )
-        if when == "at" and at < timezone.now() - PAST_TOLERANCE:
+        if when == "at" and at is not None and at < timezone.now() - PAST_TOLERANCE:
             raise serializers.ValidationError(
                 {"scheduled_at": ["This time has passed; use when=now to publish now."]}
             )

@@ -26,7 +26,7 @@ from .. import webhooks as webhook_flows
 from ..models import Channel, DeliveryStatus, Media, PostPart, Webhook, WebhookDelivery
 from ..networks.base import ErrorCategory, InvalidServerURL, NetworkError
 from . import serializers as s
-from .base import PAGE_PARAMS, WorkspaceView, errors
+from .base import PAGE_PARAMS, WorkspaceView, errors, token_auth
 from .errors import ApiError, conflict, validation_error
 from .idempotency import PARAMETER as IDEMPOTENCY_KEY
 from .idempotency import idempotent
@@ -40,7 +40,7 @@ class MeView(WorkspaceView):
     )
     def get(self, request: Request) -> Response:
         membership = self.membership
-        token = request.auth.token
+        token = token_auth(request).token
         return Response(
             s.MeSerializer(
                 {
