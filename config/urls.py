@@ -10,5 +10,6 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("healthz", healthz, name="healthz"),
     path("api/v1/", include("scheduler.api.urls")),
+    path("settings/", include("accounts.urls")),
     path("", include("scheduler.urls")),
 ]
