@@ -278,14 +278,24 @@ class OverrideSerializer(serializers.Serializer):
 class OptionsSerializer(serializers.Serializer):
     content_warning = serializers.CharField(required=False, allow_blank=True, max_length=1000)
     language = serializers.RegexField(
-        r"^[a-z]{2,3}$", required=False, allow_blank=True, help_text="ISO 639 code, e.g. en"
+        r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*(\s*,\s*[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*)*$",
+        required=False,
+        allow_blank=True,
+        max_length=50,
+        help_text="Language tag, e.g. en or pt-BR (Bluesky accepts several: en, de)",
     )
     sensitive = serializers.BooleanField(required=False, help_text="Mastodon: mark media sensitive")
     visibility = serializers.ChoiceField(
         choices=["public", "unlisted", "private", "direct"], required=False, help_text="Mastodon"
     )
     reply_control = serializers.ChoiceField(
-        choices=["everyone", "accounts_you_follow", "mentioned_only"],
+        choices=[
+            "everyone",
+            "accounts_you_follow",
+            "mentioned_only",
+            "parent_post_author_only",
+            "followers_only",
+        ],
         required=False,
         help_text="Threads: who may reply",
     )
