@@ -221,10 +221,13 @@ def retry_delivery(delivery: Delivery, *, at: datetime | None = None) -> None:
 
     Raises IllegalTransition if the delivery is not failed or missed.
     """
+    at = at or timezone.now()
+    # The retry is the new intended time: the catch-up window counts from it.
     states.transition(
         delivery,
         "retry",
-        next_attempt_at=at or timezone.now(),
+        due_at=at,
+        next_attempt_at=at,
         attempts=0,
         last_error_code="",
         last_error="",

@@ -4,9 +4,11 @@ Beat runs `run_tick` every HERALD_DISPATCH_INTERVAL seconds. Any number of ticks
 (several beats, a slow tick overlapping the next): claims use SELECT ... FOR UPDATE SKIP LOCKED and
 a conditional UPDATE, so a delivery is claimed by one tick only.
 
-1. Deliveries whose next attempt is older than the catch-up window become `missed`.
+1. Deliveries due longer ago than the catch-up window become `missed` (however long a rate
+   limit or a disconnected channel made them wait: nothing is published that late).
 2. Deliveries whose lease expired (the worker died) are claimed again; the publish that follows
-   reconciles through the stored idempotency handles instead of posting blindly.
+   reconciles through the stored idempotency handles instead of posting blindly. One that was
+   never sent and is past the catch-up window is `missed` instead.
 3. Deliveries due within HERALD_CLAIM_AHEAD seconds are claimed with a lease and enqueued with
    an ETA of their due second, so they go out on time rather than at the next tick.
 """
@@ -100,14 +102,20 @@ def claim_due(now: datetime, *, limit: int, ahead: float) -> list[Claim]:
 def reclaim_expired(now: datetime, *, limit: int) -> list[Claim]:
     """Claim again the deliveries whose worker stopped renewing its lease."""
     lease = timedelta(seconds=settings.HERALD_LEASE_SECONDS)
+    too_old = now - settings.HERALD_CATCH_UP_WINDOW
     claims = []
     with transaction.atomic():
         expired = list(
             Delivery.objects.lease_expired(now)
             .select_for_update(skip_locked=True)
-            .values_list("id", flat=True)[:limit]
+            .values_list("id", "due_at", "part_states")[:limit]
         )
-        for pk in expired:
+        for pk, due_at, part_states in expired:
+            if due_at and due_at < too_old and not _anything_sent(part_states):
+                states.apply(
+                    Delivery.objects.filter(pk=pk), "abandon", claim_token=None, **_missed_error()
+                )
+                continue
             token = uuid.uuid4()
             moved = states.apply(
                 Delivery.objects.filter(pk=pk),
@@ -121,28 +129,36 @@ def reclaim_expired(now: datetime, *, limit: int) -> list[Claim]:
     return claims
 
 
+def _anything_sent(part_states: list[dict[str, object]]) -> bool:
+    return any(state.get("remote_id") or state.get("in_flight") for state in part_states)
+
+
+def _missed_error() -> dict[str, str]:
+    hours = settings.HERALD_CATCH_UP_WINDOW.total_seconds() / 3600
+    return {
+        "last_error_code": "missed",
+        "last_error": (
+            f"Not published: it could not go out within {hours:g} hours of its time (Herald "
+            "was not running, the channel was paused or disconnected, or the network's rate "
+            "limit held it back), and Herald does not publish that late. Retry to publish it now."
+        ),
+    }
+
+
 def mark_missed(now: datetime) -> int:
-    """Deliveries not attempted within the catch-up window are not published late."""
-    window = settings.HERALD_CATCH_UP_WINDOW
-    hours = window.total_seconds() / 3600
+    """Deliveries due longer ago than the catch-up window are not published late."""
     with transaction.atomic():
         ids = list(
-            Delivery.objects.filter(status="scheduled", next_attempt_at__lt=now - window)
+            Delivery.objects.filter(
+                status="scheduled", due_at__lt=now - settings.HERALD_CATCH_UP_WINDOW
+            )
             .select_for_update(skip_locked=True)
             .values_list("id", flat=True)[: settings.HERALD_CLAIM_BATCH]
         )
         if not ids:
             return 0
         moved = states.apply(
-            Delivery.objects.filter(pk__in=ids),
-            "miss",
-            last_error_code="missed",
-            last_error=(
-                f"Not published: it could not go out within {hours:g} hours of its time "
-                "(Herald was not running, or the channel was paused or disconnected), and "
-                "Herald does not publish that late. Retry to publish it now."
-            ),
-            claim_token=None,
+            Delivery.objects.filter(pk__in=ids), "miss", claim_token=None, **_missed_error()
         )
     for delivery in Delivery.objects.filter(pk__in=ids, status="missed").select_related("channel"):
         transaction.on_commit(lambda d=delivery: events.delivery_missed(d))  # type: ignore[misc]

@@ -244,6 +244,11 @@ class Delivery(models.Model):
                 condition=Q(status="publishing"),
                 name="delivery_lease_idx",
             ),
+            models.Index(
+                fields=["due_at"],
+                condition=Q(status="scheduled"),
+                name="delivery_catch_up_idx",
+            ),
             models.Index(fields=["channel", "status", "due_at"], name="delivery_channel_idx"),
         ]
 

@@ -46,6 +46,17 @@ def publish_delivery(delivery_id: int, *, claim_token: UUID) -> str:
     )
     if delivery is None:
         return "stale"
+    if not delivery.channel.is_active:
+        # Paused or disconnected after the claim: hand the delivery back untouched; the tick
+        # claims it again once the channel is active (or marks it missed).
+        states.apply(
+            Delivery.objects.filter(pk=delivery.pk),
+            "retry_later",
+            under_claim=claim_token,
+            claim_token=None,
+            claimed_until=None,
+        )
+        return "released"
     _wait_until_due(delivery)
     run = _Run(delivery, claim_token)
     try:
@@ -157,8 +168,9 @@ class _Run:
             try:
                 result = self.network.publish_part(context)
             except NetworkError as error:
-                # The network said no: nothing was created (written by the ending transition).
-                state["in_flight"] = error.outcome_unknown
+                # A clear "no" proves nothing about an earlier send whose outcome was unknown,
+                # so the in-flight mark stays until a publish succeeds.
+                state["in_flight"] = outcome_unknown or error.outcome_unknown
                 raise
         state.update(
             remote_id=result.remote_id,
@@ -211,15 +223,17 @@ class _Run:
         delivery, now = self.delivery, timezone.now()
         if error.category == ErrorCategory.AUTH:
             channels.mark_needs_reconnect(delivery.channel, error.message)
+            hours = settings.HERALD_CATCH_UP_WINDOW.total_seconds() / 3600
             message = (
                 f"{error.message} Reconnect {delivery.channel.handle} under Channels; this post "
-                "is kept and goes out once the channel is connected again."
+                f"is kept and goes out once the channel is connected again (if that is within "
+                f"{hours:g} hours of its time; later, retry it by hand)."
             )
-            return self._retry_later(error, now, AttemptOutcome.NEEDS_RECONNECT, message)
+            return self._wait(error, now, AttemptOutcome.NEEDS_RECONNECT, message)
         if error.category == ErrorCategory.RATE_LIMITED:
             at = now + timedelta(seconds=error.retry_after or 60)
             message = f"{error.message} Herald will try again at {at:%H:%M:%S} UTC."
-            return self._retry_later(error, at, AttemptOutcome.RATE_LIMITED, message)
+            return self._wait(error, at, AttemptOutcome.RATE_LIMITED, message)
         attempts, limit = delivery.attempts, settings.HERALD_MAX_ATTEMPTS
         if error.category == ErrorCategory.TRANSIENT and attempts < limit:
             at = now + timedelta(seconds=error.retry_after or backoff_seconds(attempts))
@@ -228,6 +242,13 @@ class _Run:
             )
             return self._retry_later(error, at, AttemptOutcome.RETRY, message)
         return self._fail(error)
+
+    def _wait(self, error: NetworkError, at: datetime, outcome: str, message: str) -> str:
+        """Retry later without spending an attempt: waiting for a rate limit or a reconnect
+        is not a failure, and must not use up the transient-error budget."""
+        self.delivery.attempts -= 1
+        self.pending["attempts"] = self.delivery.attempts
+        return self._retry_later(error, at, outcome, message)
 
     def _retry_later(self, error: NetworkError, at: datetime, outcome: str, message: str) -> str:
         changes = {"next_attempt_at": at, "last_error_code": error.code, "last_error": message}

@@ -12,6 +12,8 @@ in the expected state raises `IllegalTransition`.
     publishing --fail-->        failed         (permanent, auth, or attempts exhausted)
     publishing --reclaim-->     publishing     (lease expired: a new claim reconciles)
     scheduled  --miss-->        missed         (past the catch-up window)
+    publishing --abandon-->     missed         (lease expired before anything was sent, and
+                                                the catch-up window has passed)
     failed/missed --retry-->    scheduled      (the user retries)
     held/scheduled --cancel-->  cancelled
 """
@@ -36,6 +38,7 @@ TRANSITIONS: dict[str, tuple[tuple[str, ...], str]] = {
     "fail": ((S.PUBLISHING,), S.FAILED),
     "reclaim": ((S.PUBLISHING,), S.PUBLISHING),
     "miss": ((S.SCHEDULED,), S.MISSED),
+    "abandon": ((S.PUBLISHING,), S.MISSED),
     "retry": ((S.FAILED, S.MISSED), S.SCHEDULED),
     "cancel": ((S.HELD, S.SCHEDULED), S.CANCELLED),
 }

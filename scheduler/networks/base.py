@@ -64,6 +64,9 @@ class NetworkError(Exception):
         return f"NetworkError({self.category}, {self.code!r}, {self.message!r})"
 
 
+LIMITS_RETRY_SECONDS = 300  # after a failed limits fetch, the fallback is used this long
+
+
 class InvalidServerURL(ValueError):
     """A user-supplied server URL Herald refuses to contact."""
 
@@ -150,27 +153,36 @@ class Network(ABC):
 
     def __init__(self, channel: Channel) -> None:
         self.channel = channel
+        self._limits: Limits | None = None
 
     # -- limits and validation (validation never calls the network) ---------------------------
     def limits(self, *, refresh: bool = False) -> Limits:
-        """The channel's limits, from the cache on the row unless stale or `refresh`."""
-        channel = self.channel
+        """The channel's limits, from the cache on the row unless stale or `refresh`.
+
+        A server that is down does not block composing: the last known limits (or the
+        network's defaults) are used, and the fetch is not tried again for a few minutes.
+        """
+        if self._limits is not None and not refresh:
+            return self._limits
+        channel, now = self.channel, timezone.now()
         max_age = timedelta(seconds=settings.HERALD_LIMITS_CACHE_SECONDS)
-        fresh = channel.limits_fetched_at and timezone.now() - channel.limits_fetched_at < max_age
+        fresh = channel.limits_fetched_at and now - channel.limits_fetched_at < max_age
         if channel.limits and fresh and not refresh:
-            return Limits.from_dict(channel.limits)
+            self._limits = Limits.from_dict(channel.limits)
+            return self._limits
         try:
-            limits = self.fetch_limits()
+            self._limits = self.fetch_limits()
+            fetched_at = now
         except NetworkError:
-            if channel.limits:  # an instance being down must not block composing
-                return Limits.from_dict(channel.limits)
-            return self.default_limits()
-        channel.limits, channel.limits_fetched_at = limits.as_dict(), timezone.now()
+            known = Limits.from_dict(channel.limits) if channel.limits else None
+            self._limits = known or self.default_limits()
+            fetched_at = now - max_age + timedelta(seconds=LIMITS_RETRY_SECONDS)
+        channel.limits, channel.limits_fetched_at = self._limits.as_dict(), fetched_at
         if channel.pk:
             type(channel).objects.filter(pk=channel.pk).update(
-                limits=channel.limits, limits_fetched_at=channel.limits_fetched_at
+                limits=channel.limits, limits_fetched_at=fetched_at
             )
-        return limits
+        return self._limits
 
     def fetch_limits(self) -> Limits:
         return self.default_limits()

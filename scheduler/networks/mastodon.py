@@ -40,6 +40,7 @@ from .base import (
 
 # §1.5: the server remembers an Idempotency-Key for one hour; leave a margin.
 IDEMPOTENCY_WINDOW = timedelta(minutes=55)
+MEDIA_REUSE_WINDOW = timedelta(hours=12)
 # Mastodon's own URL and mention patterns, simplified to what changes the count (§1.2, M6).
 URL_RE = re.compile(r"https?://[^\s<>\"]+", re.IGNORECASE)
 REMOTE_MENTION_RE = re.compile(r"(@[\w.-]+)@[\w.-]+\.[a-z]{2,}", re.IGNORECASE)
@@ -148,8 +149,9 @@ class MastodonNetwork(Network):
 
     def publish_part(self, context: PartContext) -> PublishedPart:
         handle, options = context.handle, context.options
-        if context.part.media and not handle.get("media_ids"):
+        if context.part.media and not self._uploads_still_usable(handle):
             handle["media_ids"] = [self._upload(media) for media in context.part.media]
+            handle["uploaded_at"] = timezone.now().isoformat()
             context.checkpoint()
         for media_id in handle.get("media_ids", []):
             self._wait_for_processing(media_id)
@@ -176,6 +178,15 @@ class MastodonNetwork(Network):
             # request created one, and creates it once otherwise (§1.5): that is the reconcile.
             return None
         return self._find_recent(context, since=created - timedelta(minutes=1))
+
+    @staticmethod
+    def _uploads_still_usable(handle: dict[str, Any]) -> bool:
+        # Mastodon deletes media that no status uses after a day (MediaAttachmentsVacuum):
+        # uploads from an attempt long ago are made again rather than attached.
+        uploaded_at = handle.get("uploaded_at")
+        if not handle.get("media_ids") or not uploaded_at:
+            return False
+        return timezone.now() - datetime.fromisoformat(uploaded_at) < MEDIA_REUSE_WINDOW
 
     def _find_recent(self, context: PartContext, *, since: datetime) -> PublishedPart | None:
         try:
@@ -361,11 +372,15 @@ def _message(exc: MastodonError) -> str:
 
 
 def _strip_html(content: str) -> str:
-    return html.unescape(TAG_RE.sub(" ", content.replace("<br>", "\n").replace("</p><p>", "\n\n")))
+    """The text of a status's HTML: links, hashtags and mentions are tags around their text."""
+    for separator in ("<br>", "<br/>", "<br />", "</p><p>"):
+        content = content.replace(separator, "\n")
+    return html.unescape(TAG_RE.sub("", content))
 
 
 def _normalise(text: str) -> str:
-    return " ".join(text.split())
+    # Mastodon rewrites whitespace and shows remote mentions by local part; compare the rest.
+    return "".join(REMOTE_MENTION_RE.sub(r"\1", text).split())
 
 
 # -- connecting (OAuth authorization code, or an existing token) -----------------------------------

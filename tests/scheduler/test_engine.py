@@ -384,3 +384,103 @@ def test_concurrent_dispatchers_and_workers_publish_each_delivery_exactly_once(
     assert sorted(texts) == sorted(f"post {n}" for n in range(60))
     assert len(texts) == len(set(texts)) == 60
     assert Delivery.objects.filter(post__in=posts, status=DeliveryStatus.PUBLISHED).count() == 60
+
+
+def test_a_later_definite_error_keeps_the_unknown_outcome_of_an_earlier_send(
+    membership, mastodon_channel, fake_mastodon, settings
+):
+    settings.HERALD_BACKOFF_BASE = 0.01
+    post = schedule(membership, [mastodon_channel], "Sent once, then rate limited")
+    fake_mastodon.inject("POST", r"^/api/v1/statuses$", reset_after_handling=True)
+    assert tick_and_publish() == ["retry"]
+    fake_mastodon.rate_limit(60)
+    assert tick_and_publish(timezone.now() + timedelta(seconds=5)) == ["rate_limited"]
+
+    delivery = post.deliveries.get()
+    assert delivery.part_states[0]["in_flight"] is True
+    # Two hours later Mastodon has forgotten the key: only reconciliation prevents a duplicate.
+    fake_mastodon.advance_clock(7200)
+    delivery.part_states[0]["handle"]["created_at"] = (
+        timezone.now() - timedelta(hours=2)
+    ).isoformat()
+    Delivery.objects.filter(pk=delivery.pk).update(part_states=delivery.part_states)
+
+    assert tick_and_publish(timezone.now() + timedelta(seconds=90)) == ["published"]
+    assert len(fake_mastodon.statuses) == 1
+
+
+def test_rate_limited_waits_do_not_use_up_the_attempt_budget(
+    membership, mastodon_channel, fake_mastodon, settings
+):
+    settings.HERALD_MAX_ATTEMPTS = 3
+    post = schedule(membership, [mastodon_channel], "Patient")
+    now = timezone.now()
+    for n in range(6):
+        fake_mastodon.rate_limit(1)
+        assert tick_and_publish(now + timedelta(seconds=70 * n)) == ["rate_limited"]
+    assert post.deliveries.get().attempts == 0
+
+    assert tick_and_publish(now + timedelta(seconds=70 * 7)) == ["published"]
+
+
+def test_rate_limit_wait_past_the_catch_up_window_ends_missed_not_late(
+    membership, mastodon_channel, fake_mastodon
+):
+    due = timezone.now() - timedelta(seconds=1)
+    post = schedule(membership, [mastodon_channel], "Too late to matter", at=due)
+    fake_mastodon.rate_limit(8 * 3600)
+    assert tick_and_publish() == ["rate_limited"]
+
+    assert tick_and_publish(due + timedelta(hours=6, minutes=1)) == []
+
+    delivery = post.deliveries.get()
+    assert delivery.status == DeliveryStatus.MISSED
+    assert "rate limit held it back" in delivery.last_error
+    assert fake_mastodon.statuses == []
+
+
+def test_claim_whose_workers_were_down_past_the_window_is_missed_not_published(
+    membership, mastodon_channel, fake_mastodon, settings
+):
+    settings.HERALD_LEASE_SECONDS = 60
+    post = schedule(membership, [mastodon_channel], "Workers were down")
+    dispatch.run_tick(enqueue=lambda claim: None)  # claimed, but no worker ever runs it
+
+    assert tick_and_publish(timezone.now() + timedelta(hours=7)) == []
+
+    delivery = post.deliveries.get()
+    assert delivery.status == DeliveryStatus.MISSED
+    assert fake_mastodon.statuses == []
+
+
+def test_user_retry_restarts_the_catch_up_window(membership, mastodon_channel, fake_mastodon):
+    post = schedule(membership, [mastodon_channel], "Old", at=timezone.now() - timedelta(hours=7))
+    assert tick_and_publish() == []
+    delivery = post.deliveries.get()
+    assert delivery.status == DeliveryStatus.MISSED
+
+    retry_delivery(delivery)
+
+    delivery.refresh_from_db()
+    assert abs((delivery.due_at - timezone.now()).total_seconds()) < 5
+    assert tick_and_publish() == ["published"]
+
+
+def test_channel_paused_after_the_claim_is_not_published(
+    membership, mastodon_channel, fake_mastodon
+):
+    from scheduler.channels import set_paused
+
+    post = schedule(membership, [mastodon_channel], "Hold it")
+    claims: list[Any] = []
+    dispatch.run_tick(enqueue=claims.append)
+    set_paused(mastodon_channel, True)
+
+    assert publish_delivery(claims[0].delivery_id, claim_token=claims[0].token) == "released"
+
+    delivery = post.deliveries.get()
+    assert delivery.status == DeliveryStatus.SCHEDULED
+    assert delivery.attempts == 0
+    assert fake_mastodon.statuses == []
+    set_paused(mastodon_channel, False)
+    assert tick_and_publish() == ["published"]

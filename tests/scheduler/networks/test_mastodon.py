@@ -213,3 +213,65 @@ def test_verify_credentials_returns_the_profile(mastodon_channel, fake_mastodon)
     assert profile.remote_id == "1"
     assert profile.handle == f"@alice@{fake_mastodon.url.split('://')[1]}"
     assert profile.display_name
+
+
+def test_reconcile_after_the_key_window_matches_links_tags_and_mentions(
+    membership, mastodon_channel, fake_mastodon
+):
+    from scheduler.models import Delivery
+
+    text = "Read https://example.com/a/very/long/path/indeed?x=1 #herald cc @bob@other.example"
+    post = schedule(membership, [mastodon_channel], text)
+    fake_mastodon.inject("POST", STATUSES, reset_after_handling=True)
+    assert tick_and_publish() == ["retry"]
+    fake_mastodon.advance_clock(7200)
+    delivery = post.deliveries.get()
+    delivery.part_states[0]["handle"]["created_at"] = (
+        timezone.now() - timedelta(hours=2)
+    ).isoformat()
+    Delivery.objects.filter(pk=delivery.pk).update(part_states=delivery.part_states)
+
+    assert tick_and_publish(timezone.now() + timedelta(hours=1)) == ["published"]
+
+    assert len(fake_mastodon.statuses) == 1
+    delivery.refresh_from_db()
+    assert delivery.part_states[0]["remote_id"] == fake_mastodon.statuses[0]["id"]
+
+
+def test_media_uploaded_long_ago_is_uploaded_again(
+    membership, mastodon_channel, fake_mastodon, settings
+):
+    from scheduler.models import Delivery
+
+    settings.HERALD_BACKOFF_BASE = 0.01
+    media = upload_media(membership)
+    post = create_post(
+        membership,
+        channels=[mastodon_channel],
+        parts=[PartInput("pic", [media])],
+        at=timezone.now(),
+    )
+    fake_mastodon.inject("POST", STATUSES, status=503)
+    assert tick_and_publish() == ["retry"]
+    delivery = post.deliveries.get()
+    delivery.part_states[0]["handle"]["uploaded_at"] = (
+        timezone.now() - timedelta(days=1)
+    ).isoformat()
+    Delivery.objects.filter(pk=delivery.pk).update(part_states=delivery.part_states)
+
+    assert tick_and_publish(timezone.now() + timedelta(seconds=5)) == ["published"]
+
+    assert len(fake_mastodon.media) == 2
+    newest = max(fake_mastodon.media, key=int)
+    assert fake_mastodon.statuses[0]["media_ids"] == [newest]
+
+
+def test_a_server_that_is_down_is_not_asked_for_limits_again_at_once(
+    mastodon_channel, fake_mastodon
+):
+    fake_mastodon.inject("GET", r"^/api/v2/instance/?$", status=503)
+
+    assert network_for(mastodon_channel).limits().max_characters == 500  # the defaults
+    assert network_for(Channel.objects.get(pk=mastodon_channel.pk)).limits().max_characters == 500
+
+    assert len(fake_mastodon.requests_to("GET", r"^/api/v2/instance/?$")) == 1
