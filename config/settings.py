@@ -225,7 +225,13 @@ THREADS_AUTHORIZE_URL = env.str(
     "THREADS_AUTHORIZE_URL", default="https://threads.net/oauth/authorize"
 )
 THREADS_API_VERSION = env.str("THREADS_API_VERSION", default="v1.0")
-THREADS_SCOPES = ["threads_basic", "threads_content_publish", "threads_manage_replies"]
+# threads_read_replies: reading /{user}/replies, to reconcile replies and count the budget.
+THREADS_SCOPES = [
+    "threads_basic",
+    "threads_content_publish",
+    "threads_manage_replies",
+    "threads_read_replies",
+]
 # Long-lived tokens last 60 days and can be refreshed once 24 h old: refresh when this few
 # days remain; the job runs every THREADS_REFRESH_INTERVAL seconds, so a failure is retried.
 THREADS_REFRESH_MARGIN_DAYS = env.int("THREADS_REFRESH_MARGIN_DAYS", default=10)

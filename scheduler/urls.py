@@ -12,9 +12,7 @@ urlpatterns = [
     path("deliveries/<int:pk>/retry/", views.retry_delivery, name="retry_delivery"),
     path("channels/mastodon/connect/", views.connect_mastodon, name="connect_mastodon"),
     path("channels/mastodon/callback/", views.mastodon_callback, name="mastodon_callback"),
-    path(
-        "channels/bluesky/connect/", bluesky_views.connect_bluesky_view, name="connect_bluesky"
-    ),
+    path("channels/bluesky/connect/", bluesky_views.connect_bluesky_view, name="connect_bluesky"),
     path("channels/threads/connect/", threads_views.connect_threads, name="connect_threads"),
     path("channels/threads/callback/", threads_views.threads_callback, name="threads_callback"),
     path(

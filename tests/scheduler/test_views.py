@@ -122,7 +122,9 @@ def test_cancel_from_the_post_page(browser, mastodon_channel, fake_mastodon):
 
 
 @pytest.mark.parametrize("network", ["mastodon", "bluesky", "threads"])
-def test_dashboard_links_a_disconnected_channel_to_its_own_connect_page(browser, workspace, network):
+def test_dashboard_links_a_disconnected_channel_to_its_own_connect_page(
+    browser, workspace, network
+):
     from scheduler.models import Channel
 
     Channel.objects.create(

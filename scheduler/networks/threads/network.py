@@ -234,7 +234,7 @@ class ThreadsNetwork(Network):
         stamps = sorted(
             _parse_time(item["timestamp"])
             for edge in edges
-            for item in self._list(edge, fields="id,timestamp", since=since)
+            for item in self._list_or_nothing(edge, fields="id,timestamp", since=since)
             if item.get("timestamp")
         )
         stamps = [stamp for stamp in stamps if stamp > since]
@@ -387,7 +387,7 @@ class ThreadsNetwork(Network):
             fields = "id,permalink,text,timestamp,media_type,replied_to"
             matches = [
                 item
-                for item in self._list(edge, fields=fields, since=since)
+                for item in self._list_or_nothing(edge, fields=fields, since=since)
                 if " ".join((item.get("text") or "").split()) == wanted_text
                 and item.get("media_type", wanted_type) == wanted_type
                 and (item.get("replied_to") or {}).get("id") == parent
@@ -397,13 +397,28 @@ class ThreadsNetwork(Network):
                 handle["media_id"] = str(item["id"])
                 context.checkpoint()
                 return PublishedPart(str(item["id"]), str(item.get("permalink") or ""))
+        # A wait, not a failure: the post is live, and counting this against the attempt budget
+        # would end in "failed" for a published post and strand the rest of the thread.
         raise NetworkError(
-            ErrorCategory.TRANSIENT,
+            ErrorCategory.RATE_LIMITED,
             "published_not_listed",
             "Threads says this post was published, but it is not in the profile's posts yet; "
             "Herald looks again shortly.",
+            retry_after=60,
             outcome_unknown=True,
         )
+
+    def _list_or_nothing(
+        self, edge: str, *, fields: str, since: datetime
+    ) -> Iterator[dict[str, Any]]:
+        """Like `_list`, but a listing Threads refuses (a missing read scope on an older
+        connection) reads as empty: reading is a best effort, never a reason to disconnect."""
+        try:
+            yield from self._list(edge, fields=fields, since=since)
+        except NetworkError as error:
+            if error.category in (ErrorCategory.RATE_LIMITED, ErrorCategory.TRANSIENT):
+                raise
+            logger.warning("threads %s listing unavailable: %s", edge, error.message)
 
     def _list(self, edge: str, *, fields: str, since: datetime) -> Iterator[dict[str, Any]]:
         """Items of /{user}/{edge} published since `since`, newest first (a few pages at most)."""

@@ -390,6 +390,42 @@ def test_quota_exhausted_defers_the_delivery_until_budget_frees(
     assert tick_and_publish() == []
 
 
+def test_budget_wait_when_replies_cannot_be_listed_keeps_the_channel_connected(
+    membership, threads_channel, fake_threads
+):
+    fake_threads.quota_total = 1
+    schedule(membership, [threads_channel], "one")
+    assert tick_and_publish() == ["published"]
+    # An older connection without threads_read_replies: Meta refuses the replies listing.
+    fake_threads.inject_graph_error("GET", r"/replies$", 10, message="Permission denied")
+    post = schedule(membership, [threads_channel], "two")
+
+    assert tick_and_publish() == ["rate_limited"]
+
+    threads_channel.refresh_from_db()
+    assert threads_channel.status == "active"
+    assert post.deliveries.get().last_error_code == "publishing_limit"
+
+
+def test_published_container_not_yet_listed_waits_without_spending_attempts(
+    membership, threads_channel, fake_threads, settings
+):
+    settings.HERALD_MAX_ATTEMPTS = 2
+    post = schedule(membership, [threads_channel], "Listed late")
+    fake_threads.inject("POST", PUBLISH, reset_after_handling=True)
+    assert tick_and_publish() == ["retry"]
+    fake_threads.list_replies_in_threads = False
+    for n in range(3):  # Threads' listing lags behind the publish
+        fake_threads.inject("GET", r"/threads$", status=200, body={"data": []})
+        assert tick_and_publish(later(120 * (n + 1))) == ["rate_limited"]
+
+    delivery = post.deliveries.get()
+    assert delivery.status == DeliveryStatus.SCHEDULED
+    assert delivery.last_error_code == "published_not_listed"
+    assert tick_and_publish(later(1000)) == ["published"]
+    assert len(fake_threads.posts) == 1
+
+
 def test_quota_error_at_publish_is_rate_limited(membership, threads_channel, fake_threads):
     post = schedule(membership, [threads_channel], "Meta counted differently")
     fake_threads.inject_graph_error(
@@ -540,7 +576,9 @@ def test_oauth_round_trip_checks_state_and_stores_a_long_lived_token(
     query = parse_qs(urlsplit(authorize).query)
     assert query["client_id"] == [fake_threads.client_id]
     assert query["redirect_uri"] == ["http://testserver/channels/threads/callback/"]
-    assert query["scope"] == ["threads_basic,threads_content_publish,threads_manage_replies"]
+    assert query["scope"] == [
+        "threads_basic,threads_content_publish,threads_manage_replies,threads_read_replies"
+    ]
     # The user approves on Threads, which sends the browser back with a code and the state.
     callback = requests.get(authorize, allow_redirects=False, timeout=5).headers["Location"]
     back = urlsplit(callback)
