@@ -246,6 +246,21 @@ _UNCHANGED_REASONS = {
 }
 
 
+def _changeable(delivery: Delivery) -> bool:
+    # A delivery waiting to retry may already have live parts, or a send whose outcome is
+    # being confirmed: changing it then would publish a mix, or nothing of the change.
+    return delivery.status in CHANGEABLE and not delivery.has_sent_anything()
+
+
+def _why_unchanged(delivery: Delivery) -> str:
+    if delivery.status in CHANGEABLE:
+        return (
+            "Part of it is already published, or Herald is confirming whether it went out; "
+            "it can no longer change."
+        )
+    return _UNCHANGED_REASONS[DeliveryStatus(delivery.status)]
+
+
 @dataclass
 class UpdateResult:
     post: Post
@@ -281,16 +296,12 @@ def update_post(
     deliveries = list(
         post.deliveries.select_related("channel").select_for_update(of=("self",)).order_by("pk")
     )
-    changeable = [d for d in deliveries if d.status in CHANGEABLE]
-    unchanged = {
-        d.pk: _UNCHANGED_REASONS[DeliveryStatus(d.status)]
-        for d in deliveries
-        if d.status not in CHANGEABLE
-    }
+    changeable = [d for d in deliveries if _changeable(d)]
+    unchanged = {d.pk: _why_unchanged(d) for d in deliveries if not _changeable(d)}
     if not changeable:
         raise PostNotEditable(
-            "Nothing in this post can change: every delivery is publishing, published, failed, "
-            "missed or cancelled. Create a new post instead."
+            "Nothing in this post can change: every delivery is publishing, (partly) published, "
+            "failed, missed or cancelled. Create a new post instead."
         )
     _check_update(post, deliveries, parts, overrides, options, at, queue)
     _validate_update(post, changeable, parts, overrides, options)
@@ -302,6 +313,10 @@ def update_post(
         post.tags = tags
     post.save()
     content_changed = parts is not None or overrides is not None or options is not None
+    if content_changed:
+        # Handles built from the old content (a Bluesky record, a Threads container, uploaded
+        # media) were never sent: drop them, so the new content is what goes out.
+        Delivery.objects.filter(pk__in=[d.pk for d in changeable]).update(part_states=[])
     _retime(membership, post, changeable, at=at, queue=queue, draft=draft, content=content_changed)
     return UpdateResult(post, changeable, unchanged)
 

@@ -26,7 +26,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from . import events, states
-from .models import ChannelStatus, Delivery, EngineHeartbeat
+from .models import ChannelStatus, Delivery, EngineHeartbeat, parts_sent
 
 logger = logging.getLogger(__name__)
 
@@ -111,7 +111,7 @@ def reclaim_expired(now: datetime, *, limit: int) -> list[Claim]:
             .values_list("id", "due_at", "part_states")[:limit]
         )
         for pk, due_at, part_states in expired:
-            if due_at and due_at < too_old and not _anything_sent(part_states):
+            if due_at and due_at < too_old and not parts_sent(part_states):
                 states.apply(
                     Delivery.objects.filter(pk=pk), "abandon", claim_token=None, **_missed_error()
                 )
@@ -127,10 +127,6 @@ def reclaim_expired(now: datetime, *, limit: int) -> list[Claim]:
                 logger.warning("delivery %s: lease expired, reconciling", pk)
                 claims.append(Claim(pk, token, now))
     return claims
-
-
-def _anything_sent(part_states: list[dict[str, object]]) -> bool:
-    return any(state.get("remote_id") or state.get("in_flight") for state in part_states)
 
 
 def _missed_error() -> dict[str, str]:

@@ -7,6 +7,7 @@ API never look a row up without it.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from django.conf import settings
 from django.db import models
@@ -192,6 +193,10 @@ class DeliveryStatus(models.TextChoices):
     CANCELLED = "cancelled", "Cancelled"
 
 
+def parts_sent(part_states: list[dict[str, Any]]) -> bool:
+    return any(state.get("remote_id") or state.get("in_flight") for state in part_states)
+
+
 class DeliveryQuerySet(WorkspaceQuerySet):
     def due(self, horizon: datetime) -> DeliveryQuerySet:
         return self.filter(status=DeliveryStatus.SCHEDULED, next_attempt_at__lte=horizon)
@@ -258,6 +263,10 @@ class Delivery(models.Model):
     @property
     def remote_urls(self) -> list[str]:
         return [state.get("url", "") for state in self.part_states if state.get("url")]
+
+    def has_sent_anything(self) -> bool:
+        """True once a part is live, or was sent without a known outcome."""
+        return parts_sent(self.part_states)
 
     def can_retry(self) -> bool:
         return self.status in (DeliveryStatus.FAILED, DeliveryStatus.MISSED)
