@@ -268,32 +268,35 @@ def check_server_url(url: str) -> str:
     Hosts listed in HERALD_ALLOWED_PRIVATE_HOSTS (host or host:port) are let through. Returns the
     URL without a trailing slash; raises InvalidServerURL with a message for the user.
     """
+    from .linkcard import is_allowed_private_host, is_public_address
+
     url = url.strip()
     if "://" not in url:
         url = "https://" + url
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise InvalidServerURL(f"“{url}” is not a valid web address.") from exc
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise InvalidServerURL(
             f"“{url}” is not a web address; use something like https://mastodon.social."
         )
     host = parts.hostname.lower()
-    netloc = f"{host}:{parts.port}" if parts.port else host
-    if (
-        host in settings.HERALD_ALLOWED_PRIVATE_HOSTS
-        or netloc in settings.HERALD_ALLOWED_PRIVATE_HOSTS
-    ):
-        return f"{parts.scheme}://{parts.netloc}{parts.path}".rstrip("/")
+    normalised = f"{parts.scheme}://{parts.netloc}{parts.path}".rstrip("/")
+    if is_allowed_private_host(host, port):
+        return normalised
     if parts.scheme != "https":
         raise InvalidServerURL("Use an https:// address for the server.")
     try:
-        infos = socket.getaddrinfo(host, parts.port or 443, proto=socket.IPPROTO_TCP)
-    except socket.gaierror as exc:
+        infos = socket.getaddrinfo(host, port or 443, proto=socket.IPPROTO_TCP)
+    except (socket.gaierror, UnicodeError) as exc:
         raise InvalidServerURL(f"Cannot find the server “{host}”: check the spelling.") from exc
     for info in infos:
-        address = ipaddress.ip_address(info[4][0])
-        if not address.is_global:
+        address = ipaddress.ip_address(str(info[4][0]).split("%")[0])
+        if not is_public_address(address):
             raise InvalidServerURL(
                 f"“{host}” points at a private or local address ({address}); Herald only talks "
                 "to public servers unless an administrator allows the host."
             )
-    return f"{parts.scheme}://{parts.netloc}{parts.path}".rstrip("/")
+    return normalised

@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
+import requests
 from django.conf import settings
 from django.utils import timezone
 from mastodon import (
@@ -35,6 +36,7 @@ from .base import (
     PartContext,
     Profile,
     PublishedPart,
+    check_server_url,
     count_graphemes,
 )
 
@@ -48,6 +50,7 @@ TAG_RE = re.compile(r"<[^>]+>")
 # §1.3: attaching media that is still processing gives this 422; it is worth retrying.
 PROCESSING_422 = "finished processing"
 MASTODON_VERSION = "4.0.0"  # lowest version whose endpoints we use (v2 media, v2 instance)
+USER_AGENT = "Herald (self-hosted social media scheduler)"
 
 
 class MastodonNetwork(Network):
@@ -257,6 +260,16 @@ class MastodonNetwork(Network):
         )
 
 
+class GuardedSession(requests.Session):
+    """Checks every request's address, not just the server URL a user typed: OAuth endpoints a
+    server advertises, redirects, and DNS that changes after connecting cannot point Herald at
+    private or loopback addresses (unless HERALD_ALLOWED_PRIVATE_HOSTS allows them)."""
+
+    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+        check_server_url(str(request.url))
+        return super().send(request, **kwargs)
+
+
 def client(base_url: str, access_token: str | None = None, **kwargs: Any) -> Mastodon:
     """A Mastodon.py client that never blocks a worker (§1.4, M1, M7)."""
     return Mastodon(
@@ -266,7 +279,8 @@ def client(base_url: str, access_token: str | None = None, **kwargs: Any) -> Mas
         request_timeout=settings.HERALD_NETWORK_TIMEOUT,
         mastodon_version=MASTODON_VERSION,
         version_check_mode="created",
-        user_agent="Herald (+https://github.com/herald-social/herald)",
+        user_agent=USER_AGENT,
+        session=GuardedSession(),
         **kwargs,
     )
 
@@ -400,6 +414,8 @@ def register_app(base_url: str, redirect_uri: str) -> Any:
             website=settings.PUBLIC_URL,
             api_base_url=base_url,
             request_timeout=settings.HERALD_NETWORK_TIMEOUT,
+            session=GuardedSession(),
+            user_agent=USER_AGENT,
         )
     except KeyError as exc:  # M2: create_app does not check the HTTP status
         raise NetworkError(
@@ -450,8 +466,9 @@ def exchange_code(app: Any, code: str) -> str:
                 allow_http=app.base_url.startswith("http://"),
             )
         )
-    except MastodonError as exc:
-        # M3: every log_in failure is an IllegalArgumentError, bad code and server down alike.
+    except (MastodonError, LookupError, TypeError, ValueError) as exc:
+        # M3: every log_in failure is an IllegalArgumentError, bad code and server down alike;
+        # a malformed OAuth metadata document fails inside the library with plain errors.
         raise NetworkError(
             ErrorCategory.AUTH,
             "oauth_failed",

@@ -127,3 +127,33 @@ def test_viewer_cannot_connect(client, workspace, fake_mastodon):
     )
     assert response.status_code == 403
     assert not Channel.objects.exists()
+
+
+def test_advertised_token_endpoint_on_a_private_address_is_never_contacted(
+    browser, fake_mastodon, workspace, settings
+):
+    settings.HERALD_ALLOWED_PRIVATE_HOSTS = [
+        fake_mastodon.url.split("://")[1]
+    ]  # this host:port only
+    query = _start(browser, fake_mastodon)
+    app = MastodonApp.objects.get()
+    code = fake_mastodon.authorize(
+        app.client_id, query["redirect_uri"][0], query["scope"][0].split(), state=query["state"][0]
+    )
+    fake_mastodon.inject(
+        "GET",
+        r"^/.well-known/oauth-authorization-server$",
+        status=200,
+        body={
+            "issuer": fake_mastodon.url,
+            "token_endpoint": "https://169.254.169.254/oauth/token",
+            "grant_types_supported": ["authorization_code"],
+            "scopes_supported": ["read:accounts", "read:statuses", "write:statuses", "write:media"],
+        },
+    )
+
+    response = browser.get(CALLBACK, {"code": code, "state": query["state"][0]}, follow=True)
+
+    assert "private or local address" in response.content.decode()
+    assert not Channel.objects.filter(workspace=workspace).exists()
+    assert fake_mastodon.requests_to("POST", r"^/oauth/token$") == []
