@@ -228,6 +228,7 @@ def retry_delivery(delivery: Delivery, *, at: datetime | None = None) -> None:
         "retry",
         due_at=at,
         next_attempt_at=at,
+        pinned=True,  # a retry has a time of its own; it no longer takes a queue slot
         attempts=0,
         last_error_code="",
         last_error="",

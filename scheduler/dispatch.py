@@ -20,6 +20,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import transaction
@@ -129,7 +130,7 @@ def reclaim_expired(now: datetime, *, limit: int) -> list[Claim]:
     return claims
 
 
-def _missed_error() -> dict[str, str]:
+def _missed_error() -> dict[str, Any]:
     hours = settings.HERALD_CATCH_UP_WINDOW.total_seconds() / 3600
     return {
         "last_error_code": "missed",
