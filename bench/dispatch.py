@@ -33,7 +33,7 @@ def main() -> None:
     )
     parser.add_argument("--workers", type=int, default=2, help="worker processes")
     parser.add_argument(
-        "--concurrency", type=int, default=48, help="threads (or processes) per worker"
+        "--concurrency", type=int, default=24, help="threads (or processes) per worker"
     )
     parser.add_argument("--pool", default="threads", choices=["threads", "prefork"])
     parser.add_argument("--timeout", type=float, default=600)
