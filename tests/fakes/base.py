@@ -151,9 +151,7 @@ class FakeServer:
 
             do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _handle
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-        self._server.daemon_threads = True
-        self._server.request_queue_size = 512
+        self._server = _Server(("127.0.0.1", 0), _Handler)
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()
         return self
@@ -242,6 +240,13 @@ class FakeServer:
                 handler.wfile.write(payload)
         except (BrokenPipeError, ConnectionResetError):
             pass
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    # listen() runs in the constructor: the backlog must be a class attribute. The default (5)
+    # makes the kernel drop connections when many clients connect at once.
+    request_queue_size = 1024
 
 
 def _reset(handler: BaseHTTPRequestHandler) -> None:
