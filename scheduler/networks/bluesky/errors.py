@@ -10,13 +10,13 @@ import pydantic
 from atproto_client import exceptions
 from atproto_core.exceptions import AtProtocolError
 
-from ..base import ErrorCategory, NetworkError
+from ..base import ErrorCategory, InvalidServerURL, NetworkError
 
 # §2.1 / B5: an expired or malformed token is HTTP 400 with these names, not 401.
 TOKEN_ERRORS = frozenset({"ExpiredToken", "InvalidToken"})
 # What an SDK call can raise: its own errors, raw httpx transport errors (§2.3: e.g.
 # RemoteProtocolError escapes unwrapped), and pydantic errors from building models.
-LIBRARY_ERRORS = (AtProtocolError, httpx.HTTPError, pydantic.ValidationError)
+LIBRARY_ERRORS = (AtProtocolError, httpx.HTTPError, pydantic.ValidationError, InvalidServerURL)
 
 
 def error_name(exc: BaseException) -> str:
@@ -39,6 +39,8 @@ def classify(exc: BaseException, *, write: bool = False) -> NetworkError:
     response = getattr(exc, "response", None)
     status = getattr(response, "status_code", None)
     name, excerpt = error_name(exc), str(exc)
+    if isinstance(exc, InvalidServerURL):  # refused before sending: nothing was created
+        return NetworkError(ErrorCategory.REJECTED, "unsafe_server", str(exc))
     if isinstance(exc, exceptions.RateLimitExceededError):
         return _rate_limited(exc)
     if isinstance(exc, exceptions.InvokeTimeoutError):

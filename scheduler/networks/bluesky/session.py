@@ -15,6 +15,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, TypeVar
 
+import httpx
 from atproto import Client
 from atproto_client.client.session import Session, SessionEvent
 from atproto_client.request import Request
@@ -23,7 +24,7 @@ from django.conf import settings
 from django.db.models import F
 from django.utils import timezone
 
-from ..base import ErrorCategory, NetworkError
+from ..base import ErrorCategory, NetworkError, check_server_url
 from .errors import LIBRARY_ERRORS, TOKEN_ERRORS, classify, error_name
 
 if TYPE_CHECKING:
@@ -37,11 +38,22 @@ REFRESH_MARGIN_SECONDS = 15 * 60
 
 
 def make_client(base_url: str | None) -> Client:
-    """An SDK client with Herald's timeouts (B1: the SDK's 5 s default is too short)."""
+    """An SDK client with Herald's timeouts (B1: the SDK's 5 s default is too short).
+
+    Every request, redirects included, is checked against private addresses: the SDK moves
+    to whatever PDS a session's DID document names, which is not the URL a user typed.
+    """
     return Client(
         base_url=base_url or settings.BLUESKY_DEFAULT_PDS,
-        request=Request(timeout=settings.HERALD_NETWORK_TIMEOUT),
+        request=Request(
+            timeout=settings.HERALD_NETWORK_TIMEOUT,
+            event_hooks={"request": [_refuse_private_addresses]},
+        ),
     )
+
+
+def _refuse_private_addresses(request: httpx.Request) -> None:
+    check_server_url(str(request.url))
 
 
 class BlueskySession:

@@ -245,7 +245,10 @@ def test_images_and_video_together_are_rejected(membership, workspace, bluesky_c
 def test_link_card_is_built_from_open_graph_with_a_thumb(
     membership, bluesky_channel, fake_pds, page_server, settings
 ):
-    settings.HERALD_ALLOWED_PRIVATE_HOSTS = [page_server.url.split("://")[1]]
+    settings.HERALD_ALLOWED_PRIVATE_HOSTS = [
+        page_server.url.split("://")[1],
+        fake_pds.url.split("://")[1],
+    ]
     cover = image_bytes(1200, 630, fmt="JPEG")
     page_server.image("/cover.jpg", cover)
     link = page_server.og_page(
@@ -269,7 +272,8 @@ def test_link_card_is_built_from_open_graph_with_a_thumb(
 def test_no_link_card_for_a_private_address(
     membership, bluesky_channel, fake_pds, page_server, settings
 ):
-    settings.HERALD_ALLOWED_PRIVATE_HOSTS = []  # the page server is on 127.0.0.1
+    # Only the PDS is allowed; the page server, also on 127.0.0.1, is a private address.
+    settings.HERALD_ALLOWED_PRIVATE_HOSTS = [fake_pds.url.split("://")[1]]
     link = page_server.og_page("/internal", title="Admin panel")
     schedule(membership, [bluesky_channel], f"Look {link}")
 
@@ -282,7 +286,10 @@ def test_no_link_card_for_a_private_address(
 def test_failed_card_fetch_posts_without_a_card(
     membership, bluesky_channel, fake_pds, page_server, settings
 ):
-    settings.HERALD_ALLOWED_PRIVATE_HOSTS = [page_server.url.split("://")[1]]
+    settings.HERALD_ALLOWED_PRIVATE_HOSTS = [
+        page_server.url.split("://")[1],
+        fake_pds.url.split("://")[1],
+    ]
     schedule(membership, [bluesky_channel], f"Gone: {page_server.url}/missing")
 
     assert tick_and_publish() == ["published"]
@@ -294,7 +301,10 @@ def test_failed_card_fetch_posts_without_a_card(
 def test_no_link_card_when_the_post_has_media(
     membership, workspace, bluesky_channel, fake_pds, page_server, settings
 ):
-    settings.HERALD_ALLOWED_PRIVATE_HOSTS = [page_server.url.split("://")[1]]
+    settings.HERALD_ALLOWED_PRIVATE_HOSTS = [
+        page_server.url.split("://")[1],
+        fake_pds.url.split("://")[1],
+    ]
     link = page_server.og_page("/post", title="Launch day")
     media = make_media(workspace, image_bytes(20, 20))
     post_with_media(membership, bluesky_channel, f"Photo and {link}", [media])
@@ -946,3 +956,19 @@ def test_tids_are_valid_sortable_and_unique():
     assert abs(micros / 1e6 - timezone.now().timestamp()) < 60
     assert tid.encode(0, 0) == "2222222222222"
     assert tid.decode(tid.encode(1_700_000_000_000_000, 513)) == (1_700_000_000_000_000, 513)
+
+
+def test_pds_on_a_private_address_is_never_contacted(
+    membership, bluesky_channel, fake_pds, settings
+):
+    settings.HERALD_ALLOWED_PRIVATE_HOSTS = []  # the fake PDS on 127.0.0.1 is no longer allowed
+    requests_before = len(fake_pds.requests)
+    post = schedule(membership, [bluesky_channel], "Nowhere to go")
+
+    assert tick_and_publish() == ["failed"]
+
+    delivery = post.deliveries.get()
+    assert delivery.last_error_code == "unsafe_server"
+    assert "private or local address" in delivery.last_error or "https://" in delivery.last_error
+    assert len(fake_pds.requests) == requests_before
+    assert fake_pds.posts == []
