@@ -85,7 +85,6 @@ def validate_for_channels(
     return errors
 
 
-@transaction.atomic
 def create_post(
     membership: Membership,
     *,
@@ -114,6 +113,25 @@ def create_post(
         errors = queue_flows.check_queueable(channels)
     if errors:
         raise ComposeError(errors)
+    # Validation may ask a server for its limits: done above, outside the transaction.
+    with transaction.atomic():
+        return _save_new_post(
+            membership, channels, parts, at, options, tags, overrides, draft, queue
+        )
+
+
+def _save_new_post(
+    membership: Membership,
+    channels: list[Channel],
+    parts: list[PartInput],
+    at: datetime | None,
+    options: dict[str, Any],
+    tags: list[str] | None,
+    overrides: dict[int, list[PartInput]] | None,
+    draft: bool,
+    queue: str | None,
+) -> Post:
+    workspace = membership.workspace
     status = PostStatus.DRAFT if draft else PostStatus.SCHEDULED
     if status == PostStatus.SCHEDULED and not membership.can_publish:
         status = PostStatus.PENDING_APPROVAL
