@@ -13,8 +13,6 @@ engine understands:
 from __future__ import annotations
 
 import enum
-import ipaddress
-import socket
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -268,7 +266,7 @@ def check_server_url(url: str) -> str:
     Hosts listed in HERALD_ALLOWED_PRIVATE_HOSTS (host or host:port) are let through. Returns the
     URL without a trailing slash; raises InvalidServerURL with a message for the user.
     """
-    from .linkcard import is_allowed_private_host, is_public_address
+    from .linkcard import FetchError, check_url, is_allowed_private_host
 
     url = url.strip()
     if "://" not in url:
@@ -282,21 +280,13 @@ def check_server_url(url: str) -> str:
         raise InvalidServerURL(
             f"“{url}” is not a web address; use something like https://mastodon.social."
         )
-    host = parts.hostname.lower()
     normalised = f"{parts.scheme}://{parts.netloc}{parts.path}".rstrip("/")
-    if is_allowed_private_host(host, port):
+    if is_allowed_private_host(parts.hostname.lower(), port):
         return normalised
     if parts.scheme != "https":
         raise InvalidServerURL("Use an https:// address for the server.")
     try:
-        infos = socket.getaddrinfo(host, port or 443, proto=socket.IPPROTO_TCP)
-    except (socket.gaierror, UnicodeError) as exc:
-        raise InvalidServerURL(f"Cannot find the server “{host}”: check the spelling.") from exc
-    for info in infos:
-        address = ipaddress.ip_address(str(info[4][0]).split("%")[0])
-        if not is_public_address(address):
-            raise InvalidServerURL(
-                f"“{host}” points at a private or local address ({address}); Herald only talks "
-                "to public servers unless an administrator allows the host."
-            )
+        check_url(normalised)  # resolves the host and checks every address it has
+    except FetchError as exc:
+        raise InvalidServerURL(str(exc)) from exc
     return normalised

@@ -110,14 +110,14 @@ def check_url(url: str) -> _Target:
     try:
         infos = socket.getaddrinfo(host, port or default_port, proto=socket.IPPROTO_TCP)
     except (socket.gaierror, UnicodeError) as exc:
-        raise FetchError(f"Cannot find the server “{host}”.") from exc
+        raise FetchError(f"Cannot find the server “{host}”: check the spelling.") from exc
     addresses = [ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos]
     if not is_allowed_private_host(host, port):
         for address in addresses:
             if not is_public_address(address):
                 raise UnsafeURL(
                     f"“{host}” points at a private or local address ({address}); Herald only "
-                    "fetches pages on public servers."
+                    "talks to public servers unless an administrator allows the host."
                 )
     address = addresses[0]
     literal = f"[{address}]" if address.version == 6 else str(address)
