@@ -190,6 +190,8 @@ HERALD_LIMITS_CACHE_SECONDS = env.int("HERALD_LIMITS_CACHE_SECONDS", default=24 
 # Server URLs given by users may not point at private or loopback addresses, except these
 # host[:port] entries (self-hosters on a LAN, and the test suite's fake servers).
 HERALD_ALLOWED_PRIVATE_HOSTS = env.list("HERALD_ALLOWED_PRIVATE_HOSTS", default=[])
+# Answers from servers a user can point Herald at (scheduler/outbound.py) are cut off past this.
+HERALD_OUTBOUND_MAX_BYTES = env.int("HERALD_OUTBOUND_MAX_BYTES", default=10_000_000)
 
 # Credentials are encrypted with the first key; older keys still decrypt (rotation).
 HERALD_ENCRYPTION_KEYS = env.list("HERALD_ENCRYPTION_KEYS", default=[])
