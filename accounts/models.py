@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import zoneinfo
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from django.contrib.auth.models import AbstractUser, BaseUserManager
 from django.core.exceptions import ValidationError
 from django.db import models
+
+if TYPE_CHECKING:
+    from scheduler.models import Post
 
 
 def validate_timezone(value: str) -> None:
@@ -72,6 +75,12 @@ class MembershipQuerySet(models.QuerySet["Membership"]):
         return self.filter(user=user).select_related("workspace")
 
 
+CANCEL_REFUSED = (
+    "Contributors can cancel only their own posts, and only before any part is published; "
+    "viewers cannot cancel posts."
+)
+
+
 class Membership(models.Model):
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="memberships")
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="memberships")
@@ -101,6 +110,19 @@ class Membership(models.Model):
     @property
     def can_manage_channels(self) -> bool:
         return self.role in (Role.OWNER, Role.ADMIN)
+
+    def can_change_post(self, post: Post) -> bool:
+        """Editors and above change any post of the workspace; contributors only their own."""
+        return self.can_publish or (self.can_compose and post.author_id == self.user_id)
+
+    def can_cancel(self, post: Post) -> bool:
+        """Editors and above cancel any post; contributors only their own, and only while
+        nothing of it has been published (what is out stays out either way)."""
+        if self.can_publish:
+            return True
+        return self.can_change_post(post) and not any(
+            delivery.has_sent_anything() for delivery in post.deliveries.all()
+        )
 
 
 class TokenScope(models.TextChoices):

@@ -19,7 +19,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from accounts.models import Membership
+from accounts.models import CANCEL_REFUSED, Membership
 from accounts.workspaces import current_membership
 
 from . import channels as channel_flows
@@ -145,8 +145,8 @@ def _parse_local(value: str, zone: zoneinfo.ZoneInfo) -> datetime | None:
 @require_POST
 @member_view
 def cancel_post(request: HttpRequest, membership: Membership, pk: int) -> HttpResponse:
-    _require(membership.can_compose, "Viewers cannot change posts.")
     post = get_object_or_404(Post.objects.for_workspace(membership.workspace), pk=pk)
+    _require(membership.can_cancel(post), CANCEL_REFUSED)
     cancelled = compose.cancel_post(post)
     messages.info(request, f"Cancelled {cancelled} scheduled delivery(ies); published ones stay.")
     return redirect("scheduler:post_detail", pk=post.pk)
@@ -202,6 +202,7 @@ def _connect_mastodon_token(membership: Membership, base_url: str, token: str) -
 
 @member_view
 def mastodon_callback(request: HttpRequest, membership: Membership) -> HttpResponse:
+    _require(membership.can_manage_channels, "Only owners and admins connect channels.")
     pending = request.session.pop(OAUTH_SESSION_KEY, None)
     if not pending or not secrets.compare_digest(pending["state"], request.GET.get("state", "")):
         messages.error(
