@@ -10,7 +10,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 
 if TYPE_CHECKING:
-    from scheduler.models import Post
+    from scheduler.models import Media, Post
 
 
 def validate_timezone(value: str) -> None:
@@ -114,6 +114,20 @@ class Membership(models.Model):
     def can_change_post(self, post: Post) -> bool:
         """Editors and above change any post of the workspace; contributors only their own."""
         return self.can_publish or (self.can_compose and post.author_id == self.user_id)
+
+    def can_change_media(self, media: Media) -> bool:
+        """Editors and above describe any media; contributors only their own uploads, and only
+        while no post using them awaits approval or was approved (an approved post must
+        publish what was approved)."""
+        from scheduler.models import PostStatus
+
+        if self.can_publish:
+            return True
+        if not self.can_compose or media.uploaded_by_id != self.user_id:
+            return False
+        locked = (PostStatus.PENDING_APPROVAL, PostStatus.SCHEDULED)
+        posts = {part.post for part in media.postpart_set.select_related("post")}
+        return all(self.can_change_post(post) and post.status not in locked for post in posts)
 
     def can_cancel(self, post: Post) -> bool:
         """Editors and above cancel any post; contributors only their own, and only while
