@@ -518,7 +518,12 @@ class WebhookSerializer(serializers.ModelSerializer):
 
 
 class WebhookCreatedSerializer(WebhookSerializer):
-    secret = serializers.CharField(help_text="Signs every request; shown only in this answer")
+    secret = serializers.CharField(
+        allow_null=True,
+        help_text="Signs every request; shown only in this answer. Null in a replay of it "
+        "(same Idempotency-Key): Herald does not keep the secret anywhere readable, so if the "
+        "first answer was lost, delete the webhook and create it again.",
+    )
 
     class Meta(WebhookSerializer.Meta):
         fields = [*WebhookSerializer.Meta.fields, "secret"]
