@@ -70,6 +70,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "accounts.context_processors.workspace",
+                "scheduler.context_processors.networks",
             ],
         },
     },
@@ -261,8 +262,8 @@ CELERY_BEAT_SCHEDULE = {
         "task": "scheduler.tasks.verify_channels",
         "schedule": env.float("HERALD_VERIFY_INTERVAL", default=6 * 3600),
     },
-    "refresh-threads-tokens": {
-        "task": "scheduler.tasks.refresh_threads_tokens",
+    "refresh-credentials": {
+        "task": "scheduler.tasks.refresh_credentials",
         "schedule": THREADS_REFRESH_INTERVAL,
     },
 }

@@ -104,25 +104,3 @@ def set_paused(channel: Channel, paused: bool) -> None:
     )
     Channel.objects.filter(pk=channel.pk, status=source).update(status=target)
     channel.refresh_from_db(fields=["status"])
-
-
-def connect_mastodon_token(workspace: Workspace, *, server_url: str, access_token: str) -> Channel:
-    """Connect (or reconnect) the Mastodon account behind an access token. Returns the channel.
-
-    The server URL is checked (no private addresses unless allowed) and the token verified
-    against the server before anything is saved. Raises InvalidServerURL or NetworkError.
-    """
-    from .networks.base import check_server_url
-    from .networks.mastodon import MastodonNetwork
-
-    base_url = check_server_url(server_url)
-    probe = Channel(workspace=workspace, network="mastodon", server_url=base_url)
-    probe.credentials = {"access_token": access_token}
-    profile = MastodonNetwork(probe).verify_credentials()
-    return save_channel(
-        workspace,
-        network="mastodon",
-        server_url=base_url,
-        profile=profile,
-        credentials={"access_token": access_token},
-    )
