@@ -8,6 +8,7 @@ app_name = "scheduler"
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
     path("compose/", views.compose_view, name="compose"),
+    path("channels/", views.channels_view, name="channels"),
     path("posts/<int:pk>/", views.post_detail, name="post_detail"),
     path("posts/<int:pk>/cancel/", views.cancel_post, name="cancel_post"),
     path("deliveries/<int:pk>/retry/", views.retry_delivery, name="retry_delivery"),

@@ -32,14 +32,15 @@ def dashboard(request: HttpRequest, membership: Membership) -> HttpResponse:
             "parts", Prefetch("deliveries", Delivery.objects.select_related("channel"))
         )[:50]
     )
+    return render(request, "scheduler/dashboard.html", {"membership": membership, "posts": posts})
+
+
+@member_view
+def channels_view(request: HttpRequest, membership: Membership) -> HttpResponse:
+    """The workspace's channels with their status; managing them is for owners and admins."""
+    channels = Channel.objects.for_workspace(membership.workspace).order_by("network", "handle")
     return render(
-        request,
-        "scheduler/dashboard.html",
-        {
-            "membership": membership,
-            "channels": Channel.objects.for_workspace(workspace).order_by("network", "handle"),
-            "posts": posts,
-        },
+        request, "scheduler/channels.html", {"membership": membership, "channels": channels}
     )
 
 
@@ -154,4 +155,4 @@ def channel_action(
         (messages.success if ok else messages.error)(
             request, "The connection works." if ok else f"{channel.handle} needs reconnecting."
         )
-    return redirect("scheduler:dashboard")
+    return redirect("scheduler:channels")
