@@ -11,7 +11,7 @@ from django.utils import timezone
 from accounts.models import Workspace
 
 from . import events
-from .models import Channel, ChannelStatus
+from .models import Channel, ChannelStatus, web_link
 from .networks import network_for
 from .networks.base import ErrorCategory, NetworkError, Profile
 
@@ -46,8 +46,8 @@ def save_channel(
         channel.credentials = merged
         channel.handle = profile.handle
         channel.display_name = profile.display_name
-        channel.avatar_url = profile.avatar_url
-        channel.profile_url = profile.profile_url
+        channel.avatar_url = web_link(profile.avatar_url)
+        channel.profile_url = web_link(profile.profile_url)
         channel.status = ChannelStatus.ACTIVE
         channel.status_detail = ""
         channel.last_verified_at = timezone.now()
