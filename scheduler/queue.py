@@ -77,6 +77,25 @@ def normalise_schedule(slots: Any) -> dict[str, list[str]]:
     return {day: clean[day] for day in WEEKDAYS if day in clean}
 
 
+def with_time(schedule: Any, day: str, value: str, *, present: bool) -> dict[str, list[str]]:
+    """A copy of `schedule` with the time added to (present) or removed from that weekday.
+
+    Raises QueueError for an invalid day, time or schedule.
+    """
+    clean = normalise_schedule(schedule)
+    times = set(clean.get(day, []))
+    times = times | {value} if present else times - {value}
+    return normalise_schedule({**clean, day: sorted(times)})
+
+
+def with_day_copied(schedule: Any, source: str, targets: list[str]) -> dict[str, list[str]]:
+    """A copy of `schedule` where each target weekday has the same times as `source`."""
+    if source not in WEEKDAYS:
+        raise QueueError(f"“{source}” is not a weekday; use {', '.join(WEEKDAYS)}.")
+    clean = normalise_schedule(schedule)
+    return normalise_schedule({**clean, **{day: clean.get(source, []) for day in targets}})
+
+
 def set_schedule(channel: Channel, *, timezone_name: str, slots: Any) -> Channel:
     """Save the channel's time zone and weekly slots, then re-flow its queue onto them.
 
@@ -91,7 +110,7 @@ def set_schedule(channel: Channel, *, timezone_name: str, slots: Any) -> Channel
         ) from exc
     schedule = normalise_schedule(slots)
     with transaction.atomic():
-        _lock(channel)
+        lock_channel(channel)
         channel.timezone, channel.schedule = timezone_name, schedule
         channel.save(update_fields=["timezone", "schedule"])
         reflow(channel)
@@ -184,7 +203,7 @@ def enqueue(delivery: Delivery, *, first: bool = False) -> Delivery:
     """
     channel = delivery.channel
     with transaction.atomic():
-        _lock(channel)
+        lock_channel(channel)
         Delivery.objects.filter(pk=delivery.pk).update(pinned=False)
         delivery.pinned = False
         if first:
@@ -207,7 +226,7 @@ def reflow(channel: Channel, order: list[int] | None = None) -> list[Delivery]:
     schedule has too few slots.
     """
     with transaction.atomic():
-        _lock(channel)
+        lock_channel(channel)
         current = list(_queued_rows(channel).select_for_update())
         if order is not None:
             current = _apply_order(current, order)
@@ -254,7 +273,7 @@ def _place(channel: Channel, ordered: list[Delivery]) -> None:
 
 
 def _move(delivery: Delivery, slot: datetime) -> None:
-    changes: dict[str, Any] = {"due_at": slot}
+    changes: dict[str, Any] = {"due_at": slot, "updated_at": timezone.now()}
     if delivery.status == DeliveryStatus.SCHEDULED:
         changes["next_attempt_at"] = slot
     # Only rows still waiting move: one the dispatcher claimed meanwhile keeps its time.
@@ -263,5 +282,6 @@ def _move(delivery: Delivery, slot: datetime) -> None:
         setattr(delivery, name, value)
 
 
-def _lock(channel: Channel) -> None:
+def lock_channel(channel: Channel) -> None:
+    """Lock the channel row until the transaction ends: queue changes never interleave."""
     Channel.objects.select_for_update().filter(pk=channel.pk).values_list("pk").first()

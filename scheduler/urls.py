@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import bluesky_views, public_media, threads_views, views
+from . import bluesky_views, calendar_views, public_media, threads_views, views
 
 app_name = "scheduler"
 
@@ -25,4 +25,5 @@ urlpatterns = [
         views.channel_action,
         name="channel_action",
     ),
+    path("calendar/feed/<str:token>.ics", calendar_views.calendar_feed, name="calendar_feed"),
 ]

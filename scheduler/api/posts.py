@@ -228,7 +228,7 @@ class PostDetailView(WorkspaceView):
     def _require_author_or_editor(self, membership: Membership, post: Post) -> None:
         self.require(membership.can_compose, "Viewers cannot change posts.")
         self.require(
-            membership.can_publish or post.author_id == membership.user_id,
+            membership.can_change_post(post),
             "Contributors can change only their own posts.",
         )
 
