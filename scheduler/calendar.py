@@ -46,7 +46,7 @@ STATUS_LABELS = {
 }
 
 
-class CalendarError(ValueError):
+class CalendarError(Exception):
     """A calendar request or change cannot be done; the message says why and what to do."""
 
 
@@ -166,6 +166,9 @@ def display_status(delivery: Delivery) -> str:
 class OpenSlot:
     channel: Channel
     at: datetime
+    # Filled in by the page: where "add a post here" leads, and the time in the reader's zone.
+    link: str = ""
+    local_time: str = ""
 
 
 @dataclass
@@ -199,19 +202,31 @@ def deliveries_in(
     A published delivery is shown when it went out, the others when they are due. Each row
     carries `preview` (the start of its first part) and its post and channel.
     """
-    first_text = PostPart.objects.filter(post=OuterRef("post"), position=0).values("text")[:1]
     rows = (
         Delivery.objects.for_workspace(workspace)
         .annotate(shown_at=Coalesce("published_at", "due_at"))
         .filter(shown_at__gte=start, shown_at__lt=end)
         .filter(channel_filter(filters, "channel__"), status_filter(filters.statuses))
         .select_related("post", "channel")
-        .annotate(preview=Left(Subquery(first_text), preview_chars))
+        .annotate(preview=preview_of_post(preview_chars))
         .order_by("shown_at", "pk")
     )
     if filters.tag:
         rows = rows.filter(tag_filter(filters.tag))
     return rows
+
+
+def preview_of_post(chars: int = PREVIEW_CHARS) -> Left:
+    """An annotation: the first `chars` characters of the delivery's post's first part."""
+    first_text = PostPart.objects.filter(post=OuterRef("post"), position=0).values("text")[:1]
+    return Left(Subquery(first_text), chars)
+
+
+def queue_rows(channel: Channel) -> list[Delivery]:
+    """The channel's queue in publishing order, each with its post and `preview`. One query."""
+    return list(
+        queue_flows.queued_rows(channel).select_related("post").annotate(preview=preview_of_post())
+    )
 
 
 def load_calendar(

@@ -175,10 +175,11 @@ def next_slots(channel: Channel, *, count: int = 5) -> list[datetime]:
 # -- the queue ----------------------------------------------------------------------------------------
 def queued(channel: Channel) -> list[Delivery]:
     """The channel's queue: deliveries waiting on slots, in the order they go out."""
-    return list(_queued_rows(channel).select_related("post"))
+    return list(queued_rows(channel).select_related("post"))
 
 
-def _queued_rows(channel: Channel) -> Any:
+def queued_rows(channel: Channel) -> Any:
+    """The queue as a queryset, in publishing order."""
     return Delivery.objects.filter(
         channel=channel, pinned=False, status__in=QUEUE_STATUSES, due_at__isnull=False
     ).order_by("due_at", "pk")
@@ -207,7 +208,7 @@ def enqueue(delivery: Delivery, *, first: bool = False) -> Delivery:
         Delivery.objects.filter(pk=delivery.pk).update(pinned=False)
         delivery.pinned = False
         if first:
-            others = [d for d in _queued_rows(channel).select_for_update() if d.pk != delivery.pk]
+            others = [d for d in queued_rows(channel).select_for_update() if d.pk != delivery.pk]
             _place(channel, [delivery, *others])
             delivery.refresh_from_db(fields=["due_at", "next_attempt_at"])
             return delivery
@@ -227,7 +228,7 @@ def reflow(channel: Channel, order: list[int] | None = None) -> list[Delivery]:
     """
     with transaction.atomic():
         lock_channel(channel)
-        current = list(_queued_rows(channel).select_for_update())
+        current = list(queued_rows(channel).select_for_update())
         if order is not None:
             current = _apply_order(current, order)
         _place(channel, current)
@@ -237,6 +238,25 @@ def reflow(channel: Channel, order: list[int] | None = None) -> list[Delivery]:
 def reorder(channel: Channel, delivery_ids: list[int]) -> list[Delivery]:
     """Reorder the queue: the given deliveries first, in that order. Returns the new queue."""
     return reflow(channel, delivery_ids)
+
+
+QUEUE_MOVES = ("top", "up", "down")
+
+
+def move_in_queue(channel: Channel, delivery_id: int, *, to: str) -> list[Delivery]:
+    """Move one queued delivery to the top, or one place up or down. Returns the new queue.
+
+    The keyboard alternative to dragging. Raises QueueError when the delivery left the queue.
+    """
+    ids = [delivery.pk for delivery in queued(channel)]
+    if to not in QUEUE_MOVES:
+        raise QueueError(f"Move a post {', '.join(QUEUE_MOVES)}; “{to}” is not one of them.")
+    if delivery_id not in ids:
+        raise QueueError("That post is no longer in this queue; here is the queue as it is now.")
+    index = ids.index(delivery_id)
+    ids.pop(index)
+    ids.insert({"top": 0, "up": max(0, index - 1), "down": index + 1}[to], delivery_id)
+    return reflow(channel, ids)
 
 
 def shuffle(channel: Channel, *, rng: random.Random | None = None) -> list[Delivery]:
