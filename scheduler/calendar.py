@@ -19,7 +19,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from django.db import connection, transaction
-from django.db.models import OuterRef, Q, QuerySet, Subquery
+from django.db.models import OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce, Left
 from django.utils import timezone
 
@@ -128,6 +128,12 @@ class CalendarFilters:
     def active(self) -> bool:
         return bool(self.channels or self.networks or self.statuses or self.tag)
 
+    def admits(self, channel: Channel) -> bool:
+        """Whether the channel filters let this channel through."""
+        return (not self.channels or channel.pk in self.channels) and (
+            not self.networks or channel.network in self.networks
+        )
+
 
 def channel_filter(filters: CalendarFilters, prefix: str = "") -> Q:
     condition = Q()
@@ -181,12 +187,26 @@ class CalendarDay:
 @dataclass
 class CalendarPage:
     range: CalendarRange
-    channels: list[Channel]
+    channels: list[Channel]  # all of the workspace's, for the filter form
     days: list[CalendarDay]
 
     @property
     def entry_count(self) -> int:
         return sum(len(day.entries) for day in self.days)
+
+
+# What a calendar row needs; credentials, overrides and options stay unread (and undecrypted).
+ROW_FIELDS = (
+    "id", "post_id", "channel_id", "status", "pinned", "part_states",
+    "post__id", "post__status", "post__author_id",
+)  # fmt: skip
+
+
+def workspace_channels(workspace: Workspace) -> list[Channel]:
+    """The workspace's channels without their credentials, in display order."""
+    return list(
+        Channel.objects.for_workspace(workspace).defer("credentials").order_by("network", "handle")
+    )
 
 
 def deliveries_in(
@@ -195,25 +215,33 @@ def deliveries_in(
     start: datetime,
     end: datetime,
     filters: CalendarFilters,
+    channels: list[Channel],
     preview_chars: int = PREVIEW_CHARS,
-) -> QuerySet[Any]:
+    fields: tuple[str, ...] = (),
+) -> list[Delivery]:
     """The workspace's deliveries shown between `start` and `end`, each at its `shown_at`.
 
     A published delivery is shown when it went out, the others when they are due. Each row
-    carries `preview` (the start of its first part) and its post and channel.
+    carries `preview` (the start of its first part), its post, and its channel from `channels`;
+    of the rows only ROW_FIELDS and `fields` are read.
     """
     rows = (
         Delivery.objects.for_workspace(workspace)
         .annotate(shown_at=Coalesce("published_at", "due_at"))
         .filter(shown_at__gte=start, shown_at__lt=end)
         .filter(channel_filter(filters, "channel__"), status_filter(filters.statuses))
-        .select_related("post", "channel")
+        .select_related("post")
+        .only(*ROW_FIELDS, *fields)
         .annotate(preview=preview_of_post(preview_chars))
         .order_by("shown_at", "pk")
     )
     if filters.tag:
         rows = rows.filter(tag_filter(filters.tag))
-    return rows
+    by_id = {channel.pk: channel for channel in channels}
+    found = list(rows)
+    for delivery in found:
+        delivery.channel = by_id[delivery.channel_id]
+    return found
 
 
 def preview_of_post(chars: int = PREVIEW_CHARS) -> Left:
@@ -224,28 +252,26 @@ def preview_of_post(chars: int = PREVIEW_CHARS) -> Left:
 
 def queue_rows(channel: Channel) -> list[Delivery]:
     """The channel's queue in publishing order, each with its post and `preview`. One query."""
-    return list(
-        queue_flows.queued_rows(channel).select_related("post").annotate(preview=preview_of_post())
-    )
+    rows = queue_flows.queued_rows(channel).select_related("post")
+    return list(rows.annotate(preview=preview_of_post()))
 
 
 def load_calendar(
     workspace: Workspace, period: CalendarRange, filters: CalendarFilters
 ) -> CalendarPage:
     """Everything a week or month view shows, grouped by local day. Three queries."""
-    channels = list(
-        Channel.objects.for_workspace(workspace)
-        .filter(channel_filter(filters))
-        .order_by("network", "handle")
-    )
+    every_channel = workspace_channels(workspace)
+    channels = [channel for channel in every_channel if filters.admits(channel)]
     days = {day: CalendarDay(day) for day in period.days}
-    for delivery in deliveries_in(workspace, start=period.start, end=period.end, filters=filters):
+    for delivery in deliveries_in(
+        workspace, start=period.start, end=period.end, filters=filters, channels=every_channel
+    ):
         local = delivery.shown_at.astimezone(period.zone)  # type: ignore[attr-defined]
         days[local.date()].entries.append(delivery)
     if filters.shows_open_slots:
         for slot in open_slots(channels, start=period.start, end=period.end):
             days[slot.at.astimezone(period.zone).date()].open_slots.append(slot)
-    return CalendarPage(period, channels, list(days.values()))
+    return CalendarPage(period, every_channel, list(days.values()))
 
 
 def open_slots(channels: list[Channel], *, start: datetime, end: datetime) -> list[OpenSlot]:

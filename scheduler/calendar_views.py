@@ -7,6 +7,7 @@ normally and are redirected back (post/redirect/get) with a message.
 
 from __future__ import annotations
 
+import functools
 import zoneinfo
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
@@ -76,7 +77,13 @@ def compose_link(*, at: datetime | None, zone: zoneinfo.ZoneInfo, channel: int |
     query = {"at": local_input(at, zone)} if at else {}
     if channel:
         query["channel"] = str(channel)
-    return reverse("scheduler:compose") + ("?" + urlencode(query) if query else "")
+    return _compose_url() + ("?" + urlencode(query) if query else "")
+
+
+@functools.cache
+def _compose_url() -> str:
+    # reverse() costs tens of microseconds; a week view links hundreds of open slots.
+    return reverse("scheduler:compose")
 
 
 # -- calendar --------------------------------------------------------------------------------------
@@ -117,29 +124,21 @@ def _calendar_context(request: HttpRequest, membership: Membership) -> dict[str,
     page = cal.load_calendar(membership.workspace, period, filters)
     now = timezone.now()
     today = now.astimezone(period.zone).date()
+    week = period.view == cal.WEEK
     days = []
     for day in page.days:
-        for delivery in day.entries:
+        # A month cell shows its first few posts and counts the rest and the open slots.
+        for delivery in day.entries if week else day.entries[:MONTH_CHIPS]:
             _decorate(delivery, membership, period.zone)
-        items = [Item(d.shown_at, delivery=d) for d in day.entries]  # type: ignore[attr-defined]
-        items += [Item(s.at, slot=s) for s in day.open_slots]
-        items.sort(key=lambda item: item.at)
-        for item in items:
-            if item.slot:
-                item.slot.link = compose_link(
-                    at=item.slot.at, zone=period.zone, channel=item.slot.channel.pk
-                )
-                item.slot.local_time = item.slot.at.astimezone(period.zone).strftime("%H:%M")
-        days.append(_day_context(day, items, today, period, now))
+        days.append(_day_context(day, _items(day, period) if week else [], today, period, now))
     query = request.GET.copy()
-    all_channels = list(Channel.objects.for_workspace(membership.workspace).order_by("handle"))
     return {
         "membership": membership,
         "period": period,
         "filters": filters,
         "days": days,
         "entry_count": page.entry_count,
-        "channels": all_channels,
+        "channels": page.channels,
         "networks": network_choices(),
         "statuses": cal.STATUS_LABELS,
         "query": query.urlencode(),
@@ -147,6 +146,16 @@ def _calendar_context(request: HttpRequest, membership: Membership) -> dict[str,
         "today": today,
         "zone": period.zone.key,
     }
+
+
+def _items(day: cal.CalendarDay, period: cal.CalendarRange) -> list[Item]:
+    """A week column: the day's posts and open slots in time order."""
+    items = [Item(d.shown_at, delivery=d) for d in day.entries]  # type: ignore[attr-defined]
+    for slot in day.open_slots:
+        slot.link = compose_link(at=slot.at, zone=period.zone, channel=slot.channel.pk)
+        slot.local_time = slot.at.astimezone(period.zone).strftime("%H:%M")
+        items.append(Item(slot.at, slot=slot))
+    return sorted(items, key=lambda item: item.at)
 
 
 def _without(query: Any, *names: str) -> str:

@@ -22,7 +22,13 @@ from django.utils import timezone
 
 from accounts.models import Membership
 
-from .calendar import STATUS_LABELS, CalendarFilters, deliveries_in, display_status
+from .calendar import (
+    STATUS_LABELS,
+    CalendarFilters,
+    deliveries_in,
+    display_status,
+    workspace_channels,
+)
 from .models import CalendarFeed, Delivery, DeliveryStatus
 
 TOKEN_PREFIX = "hcal_"
@@ -108,7 +114,9 @@ def render_feed(feed: CalendarFeed) -> bytes:
         start=now - HISTORY,
         end=now + AHEAD,
         filters=CalendarFilters(statuses=FEED_STATUSES),
+        channels=workspace_channels(feed.workspace),
         preview_chars=DESCRIPTION_CHARS,
+        fields=("created_at", "updated_at", "post__updated_at", "post__tags"),
     )
     for delivery in rows:
         calendar.add_component(_event(delivery))
