@@ -15,7 +15,6 @@ from typing import Any
 from urllib.parse import urlencode
 
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -30,23 +29,21 @@ from . import compose, feeds
 from . import queue as queue_flows
 from .models import Channel, ChannelStatus, Delivery
 from .networks import network_choices
-from .views import member_view
+from .web import member_view, require
 
 CHANNEL_COLOURS = 8
 MONTH_CHIPS = 3
 ZONES = sorted(zoneinfo.available_timezones() - {"localtime", "Factory"})
 
 
-def _require(allowed: bool, message: str) -> None:
-    if not allowed:
-        raise PermissionDenied(message)
-
-
 def _zone(request: HttpRequest) -> zoneinfo.ZoneInfo:
-    """The reader's zone, also made current so templates show times in it."""
-    zone = zoneinfo.ZoneInfo(request.user.timezone)  # type: ignore[union-attr]
-    timezone.activate(zone)
-    return zone
+    return zoneinfo.ZoneInfo(request.user.timezone)  # type: ignore[union-attr]
+
+
+def _render(request: HttpRequest, template: str, context: dict[str, Any]) -> HttpResponse:
+    """Render with the reader's zone current, so template filters show times in it."""
+    with timezone.override(_zone(request)):
+        return render(request, template, context)
 
 
 def _answer(
@@ -218,7 +215,7 @@ def _render_calendar(
 ) -> HttpResponse:
     context = _calendar_context(request, membership)
     context.update(notice=notice, problem=problem)
-    return render(request, "scheduler/calendar.html", context)
+    return _render(request, "scheduler/calendar.html", context)
 
 
 @require_POST
@@ -310,7 +307,7 @@ def _render_queue(
         "notice": notice,
         "problem": problem,
     }
-    return render(request, "scheduler/queue.html", context)
+    return _render(request, "scheduler/queue.html", context)
 
 
 @require_POST
@@ -340,7 +337,7 @@ def _queue_partial(request: HttpRequest, membership: Membership, channel: Channe
 
 def _queue_change(membership: Membership, channel: Channel, action: str, form: Any) -> str:
     if action in ("pause", "resume"):
-        _require(membership.can_manage_channels, "Only owners and admins pause channels.")
+        require(membership.can_manage_channels, "Only owners and admins pause channels.")
         if channel.status == ChannelStatus.NEEDS_RECONNECT:
             raise queue_flows.QueueError("Reconnect this channel before pausing or resuming it.")
         channel_flows.set_paused(channel, action == "pause")
@@ -351,7 +348,7 @@ def _queue_change(membership: Membership, channel: Channel, action: str, form: A
         )
     if action == "remove":
         return _remove(membership, channel, form)
-    _require(membership.can_publish, "Only editors and above reorder the queue.")
+    require(membership.can_publish, "Only editors and above reorder the queue.")
     if action == "shuffle":
         queue_flows.shuffle(channel)
         return "Shuffled: the queued posts keep the same slots in a new order."
@@ -376,7 +373,7 @@ def _remove(membership: Membership, channel: Channel, form: Any) -> str:
     )
     if delivery is None:
         raise queue_flows.QueueError("That post is no longer in this queue.")
-    _require(membership.can_change_post(delivery.post), "You may remove only your own posts.")
+    require(membership.can_change_post(delivery.post), "You may remove only your own posts.")
     if not compose.cancel_post(delivery.post, channel=channel):
         raise queue_flows.QueueError("That post is already being published, so it stays.")
     return f"Removed from {channel.label}'s queue; the posts after it moved up."
@@ -388,7 +385,7 @@ def schedule_page(request: HttpRequest, membership: Membership, pk: int) -> Http
     channel = _channel(membership, pk)
     if request.method != "POST":
         return _render_schedule(request, membership, channel)
-    _require(membership.can_manage_channels, "Only owners and admins set posting schedules.")
+    require(membership.can_manage_channels, "Only owners and admins set posting schedules.")
     back = reverse("scheduler:schedule", args=[channel.pk])
     try:
         notice = _schedule_change(channel, request.POST)
@@ -472,7 +469,7 @@ def _render_schedule(
         "notice": notice,
         "problem": problem,
     }
-    return render(request, "scheduler/schedule.html", context)
+    return _render(request, "scheduler/schedule.html", context)
 
 
 # -- calendar feed ---------------------------------------------------------------------------------
@@ -514,7 +511,7 @@ def _render_feed_settings(
         "notice": notice,
         "problem": problem,
     }
-    return render(request, "scheduler/calendar_feed_settings.html", context)
+    return _render(request, "scheduler/calendar_feed_settings.html", context)
 
 
 @require_GET

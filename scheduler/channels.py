@@ -11,7 +11,7 @@ from django.utils import timezone
 from accounts.models import Workspace
 
 from . import events
-from .models import Channel, ChannelStatus
+from .models import Channel, ChannelStatus, web_link
 from .networks import network_for
 from .networks.base import ErrorCategory, NetworkError, Profile
 
@@ -46,8 +46,8 @@ def save_channel(
         channel.credentials = merged
         channel.handle = profile.handle
         channel.display_name = profile.display_name
-        channel.avatar_url = profile.avatar_url
-        channel.profile_url = profile.profile_url
+        channel.avatar_url = web_link(profile.avatar_url)
+        channel.profile_url = web_link(profile.profile_url)
         channel.status = ChannelStatus.ACTIVE
         channel.status_detail = ""
         channel.last_verified_at = timezone.now()
@@ -104,25 +104,3 @@ def set_paused(channel: Channel, paused: bool) -> None:
     )
     Channel.objects.filter(pk=channel.pk, status=source).update(status=target)
     channel.refresh_from_db(fields=["status"])
-
-
-def connect_mastodon_token(workspace: Workspace, *, server_url: str, access_token: str) -> Channel:
-    """Connect (or reconnect) the Mastodon account behind an access token. Returns the channel.
-
-    The server URL is checked (no private addresses unless allowed) and the token verified
-    against the server before anything is saved. Raises InvalidServerURL or NetworkError.
-    """
-    from .networks.base import check_server_url
-    from .networks.mastodon import MastodonNetwork
-
-    base_url = check_server_url(server_url)
-    probe = Channel(workspace=workspace, network="mastodon", server_url=base_url)
-    probe.credentials = {"access_token": access_token}
-    profile = MastodonNetwork(probe).verify_credentials()
-    return save_channel(
-        workspace,
-        network="mastodon",
-        server_url=base_url,
-        profile=profile,
-        credentials={"access_token": access_token},
-    )
