@@ -103,6 +103,11 @@ class Channel(models.Model):
             )
         return bool(changed)
 
+    @property
+    def label(self) -> str:
+        """What Herald calls the channel: its chosen name, else display name, else handle."""
+        return self.name or self.display_name or self.handle
+
 
 class MastodonApp(models.Model):
     """Herald's OAuth app on one Mastodon instance, registered once and reused."""
@@ -451,3 +456,30 @@ class WebhookDelivery(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event} to webhook {self.webhook_id} ({self.status})"
+
+
+class CalendarFeed(models.Model):
+    """One member's private iCalendar feed of a workspace's posts, reached by a secret URL.
+
+    Lookups go through a SHA-256 hash of the token; the token itself is kept encrypted only so
+    its owner can copy the URL again.
+    """
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="calendar_feeds"
+    )
+    workspace = models.ForeignKey(
+        Workspace, on_delete=models.CASCADE, related_name="calendar_feeds"
+    )
+    token_hash = models.CharField(max_length=64, unique=True, editable=False)
+    secrets = EncryptedJSONField(default=dict, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_fetched_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "workspace"], name="one_feed_per_member")
+        ]
+
+    def __str__(self) -> str:
+        return f"Calendar feed of {self.user_id} in workspace {self.workspace_id}"
