@@ -41,6 +41,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "django_htmx",
     "accounts",
     "scheduler",
     "csp",
@@ -56,6 +57,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
     "csp.middleware.CSPMiddleware",
     "axes.middleware.AxesMiddleware",  # last, as django-axes asks
 ]
@@ -74,6 +76,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "accounts.context_processors.workspace",
+                "scheduler.context_processors.networks",
             ],
         },
     },
@@ -281,8 +284,8 @@ CELERY_BEAT_SCHEDULE = {
         "task": "scheduler.tasks.verify_channels",
         "schedule": env.float("HERALD_VERIFY_INTERVAL", default=6 * 3600),
     },
-    "refresh-threads-tokens": {
-        "task": "scheduler.tasks.refresh_threads_tokens",
+    "refresh-credentials": {
+        "task": "scheduler.tasks.refresh_credentials",
         "schedule": THREADS_REFRESH_INTERVAL,
     },
 }
