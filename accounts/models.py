@@ -102,6 +102,10 @@ class Membership(models.Model):
     def can_manage_channels(self) -> bool:
         return self.role in (Role.OWNER, Role.ADMIN)
 
+    def can_change_post(self, post: Any) -> bool:
+        """Edit, reschedule or cancel `post`: editors and above any post, contributors their own."""
+        return self.can_publish or (self.can_compose and post.author_id == self.user_id)
+
 
 class TokenScope(models.TextChoices):
     READ = "read", "Read only"
