@@ -9,9 +9,10 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib import messages
+from django.contrib.auth.decorators import login_required
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
-from django.http import FileResponse, HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
+from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -19,14 +20,16 @@ from django.utils import formats, timezone
 from django.views.decorators.http import require_POST
 
 from accounts.models import Membership
+from accounts.workspaces import current_membership
 
 from . import compose, composer, queue
 from . import media as media_flows
 from .composer import ComposerForm
 from .models import Channel, Media, Post, PostStatus
-from .networks import linkcard
+from .networks.bluesky.linkcard import fetch_link_card
+from .networks.linkcard import FetchError
 from .overview import OverallStatus, overall_status
-from .views import member_view
+from .web import member_view
 
 PART_NUMBER = re.compile(r"\bPart (\d+)\b")
 
@@ -143,7 +146,7 @@ def _slots(channels: list[Channel]) -> dict[int, dict[str, str]]:
 
 def _submit(request: HttpRequest, membership: Membership, post: Post | None) -> HttpResponse:
     form = composer.read_form(membership, request.POST)
-    composer.persist_alt_texts(form)
+    composer.persist_alt_texts(membership, form)
     target = post or _own_draft(membership, form.draft_id)
     try:
         saved = _save(membership, form, target, _zone(request))
@@ -256,7 +259,7 @@ def autosave(request: HttpRequest, membership: Membership) -> JsonResponse:
     """Save the composer as a draft (new or the one being written); never schedules anything."""
     _require_compose(membership)
     form = composer.read_form(membership, request.POST)
-    composer.persist_alt_texts(form)
+    composer.persist_alt_texts(membership, form)
     draft = _own_draft(membership, form.draft_id)
     if form.draft_id is not None and draft is None:
         return JsonResponse(
@@ -312,10 +315,11 @@ def media_json(item: Media) -> dict[str, Any]:
     }
 
 
-@member_view
-def media_file(request: HttpRequest, membership: Membership, pk: int) -> HttpResponseBase:
+@login_required
+def media_file(request: HttpRequest, pk: int) -> FileResponse:
     """A workspace's uploaded file, for its members' thumbnails and previews."""
-    item = get_object_or_404(Media.objects.for_workspace(membership.workspace), pk=pk)
+    workspace = current_membership(request).workspace
+    item = get_object_or_404(Media.objects.for_workspace(workspace), pk=pk)
     response = FileResponse(item.file.open("rb"), content_type=item.mime_type)
     response["Cache-Control"] = "private, max-age=3600"
     return response
@@ -329,8 +333,8 @@ def link_card(request: HttpRequest, membership: Membership) -> HttpResponse:
     card = cache.get(key)
     if card is None:
         try:
-            found = linkcard.fetch_link_card(url)
-        except linkcard.FetchError:
+            found = fetch_link_card(url)
+        except FetchError:
             found = None
         card = asdict(found) if found else {}
         cache.set(key, card, 3600)

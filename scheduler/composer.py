@@ -146,14 +146,16 @@ def form_from_post(post: Post) -> ComposerForm:
     )
 
 
-def persist_alt_texts(form: ComposerForm) -> None:
-    """Alt texts typed in the composer are saved with their media (even if the post fails)."""
+def persist_alt_texts(membership: Membership, form: ComposerForm) -> None:
+    """Alt texts typed in the composer are saved with their media (even if the post fails),
+    where the member may describe that media."""
     seen: dict[int, Media] = {}
     for parts in [form.parts, *form.overrides.values()]:
         for part in parts:
             seen.update({m.pk: m for m in part.media})
     for item in seen.values():
-        Media.objects.filter(pk=item.pk).update(alt_text=item.alt_text)
+        if membership.can_change_media(item):
+            Media.objects.filter(pk=item.pk).update(alt_text=item.alt_text)
 
 
 # -- counters, problems and previews ----------------------------------------------------------------

@@ -11,13 +11,13 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
-from accounts.models import Membership
+from accounts.models import CANCEL_REFUSED, Membership
 
 from . import compose, states
 from .listing import SORTS, PostFilters, find_posts
 from .models import Channel, Delivery, Post
 from .overview import OverallStatus, delivery_status, with_overview
-from .views import member_view
+from .web import member_view
 
 PAGE_SIZE = 25
 
@@ -80,7 +80,7 @@ def post_detail(request: HttpRequest, membership: Membership, pk: int) -> HttpRe
         "can_edit": may_change
         and bool(changeable)
         and getattr(post, "overall", "") != OverallStatus.CANCELLED,
-        "can_cancel": may_change and any(d.can_cancel() for d in deliveries),
+        "can_cancel": membership.can_cancel(post) and any(d.can_cancel() for d in deliveries),
         "can_share_now": membership.can_publish
         and any(d.can_cancel() for d in deliveries)
         and getattr(post, "overall", "") != OverallStatus.PENDING_APPROVAL,
@@ -93,7 +93,8 @@ def post_detail(request: HttpRequest, membership: Membership, pk: int) -> HttpRe
 def cancel_post(request: HttpRequest, membership: Membership, pk: int) -> HttpResponse:
     """GET asks for confirmation; POST cancels every delivery not yet publishing."""
     post = _post_for(membership, pk)
-    _require_change(membership, post)
+    if not membership.can_cancel(post):
+        raise PermissionDenied(CANCEL_REFUSED)
     deliveries = list(post.deliveries.select_related("channel"))
     waiting = [d for d in deliveries if d.can_cancel()]
     if request.method != "POST":
@@ -197,7 +198,7 @@ def bulk_action(request: HttpRequest, membership: Membership) -> HttpResponse:
 def _bulk_cancel(
     request: HttpRequest, membership: Membership, posts: list[Post], back: str
 ) -> HttpResponse:
-    allowed = [p for p in posts if membership.can_change_post(p)]
+    allowed = [p for p in posts if membership.can_cancel(p)]
     if request.POST.get("confirmed") != "yes":
         context: dict[str, Any] = {"membership": membership, "posts": allowed, "back": back}
         context["refused"] = len(posts) - len(allowed)

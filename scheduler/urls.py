@@ -1,6 +1,7 @@
-from django.urls import path
+from django.urls import include, path
 
-from . import bluesky_views, compose_views, post_views, public_media, threads_views, views
+from . import calendar_views, compose_views, post_views, public_media, views
+from .networks import entries
 
 app_name = "scheduler"
 
@@ -21,11 +22,8 @@ urlpatterns = [
     path("media/upload/", compose_views.upload_media, name="upload_media"),
     path("media/<int:pk>/", compose_views.media_file, name="media_file"),
     path("channels/", views.channels_view, name="channels"),
-    path("channels/mastodon/connect/", views.connect_mastodon, name="connect_mastodon"),
-    path("channels/mastodon/callback/", views.mastodon_callback, name="mastodon_callback"),
-    path("channels/bluesky/connect/", bluesky_views.connect_bluesky_view, name="connect_bluesky"),
-    path("channels/threads/connect/", threads_views.connect_threads, name="connect_threads"),
-    path("channels/threads/callback/", threads_views.threads_callback, name="threads_callback"),
+    # Each network's connect pages, from the registry: /channels/<key>/connect/ and so on.
+    *(path(f"channels/{entry.key}/", include(entry.urlpatterns)) for entry in entries()),
     path(
         "public/media/<str:token>/<str:filename>",
         public_media.serve_public_media,
@@ -36,4 +34,12 @@ urlpatterns = [
         views.channel_action,
         name="channel_action",
     ),
+    path("calendar/", calendar_views.calendar_page, name="calendar"),
+    path("calendar/move/", calendar_views.calendar_move, name="calendar_move"),
+    path("calendar/subscribe/", calendar_views.feed_settings, name="feed_settings"),
+    path("calendar/feed/<str:token>.ics", calendar_views.calendar_feed, name="calendar_feed"),
+    path("queue/", calendar_views.queue_index, name="queue_index"),
+    path("queue/<int:pk>/", calendar_views.queue_page, name="queue"),
+    path("queue/<int:pk>/<str:action>/", calendar_views.queue_action, name="queue_action"),
+    path("schedule/<int:pk>/", calendar_views.schedule_page, name="schedule"),
 ]

@@ -129,37 +129,6 @@ class ChannelSerializer(serializers.ModelSerializer):
         return network_for(channel).default_limits().as_dict()
 
 
-class MastodonConnectSerializer(serializers.Serializer):
-    network = serializers.ChoiceField(choices=["mastodon"])
-    server_url = serializers.CharField(max_length=500, help_text="e.g. https://mastodon.social")
-    access_token = serializers.CharField(
-        max_length=2000, help_text="A token from the server's Preferences → Development"
-    )
-
-
-class BlueskyConnectSerializer(serializers.Serializer):
-    network = serializers.ChoiceField(choices=["bluesky"])
-    handle = serializers.CharField(max_length=253, help_text="e.g. alice.bsky.social or a DID")
-    app_password = serializers.CharField(
-        max_length=100, help_text="An app password (Settings → Privacy and security)"
-    )
-    server_url = serializers.CharField(
-        max_length=500, required=False, allow_blank=True, help_text="Your PDS; default bsky.social"
-    )
-
-
-class ThreadsConnectSerializer(serializers.Serializer):
-    network = serializers.ChoiceField(choices=["threads"])
-    access_token = serializers.CharField(max_length=2000, help_text="A long-lived Threads token")
-
-
-CONNECT_SERIALIZERS: dict[str, type[serializers.Serializer]] = {
-    "mastodon": MastodonConnectSerializer,
-    "bluesky": BlueskyConnectSerializer,
-    "threads": ThreadsConnectSerializer,
-}
-
-
 class ChannelUpdateSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=100, required=False, allow_blank=True)
     timezone = serializers.CharField(max_length=64, required=False)

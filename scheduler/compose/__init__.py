@@ -18,7 +18,7 @@ from .common import (
 )
 from .create import create_post
 from .drafts import save_draft
-from .update import UpdateResult, update_post, what_can_change
+from .update import UpdateResult, update_post, what_can_change, why_unchangeable
 from .when import PAST_TOLERANCE, WHEN_CHOICES, parse_local, timing
 
 __all__ = [
@@ -44,4 +44,5 @@ __all__ = [
     "update_post",
     "validate_for_channels",
     "what_can_change",
+    "why_unchangeable",
 ]

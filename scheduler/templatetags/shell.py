@@ -43,19 +43,6 @@ def overall_label(value: str) -> str:
 
 
 @register.filter
-def safe_url(value: str) -> str:
-    """The URL when it is http(s), else "" (a `javascript:` URL is never rendered as a link)."""
-    from urllib.parse import urlsplit
-
-    text = str(value or "").strip()
-    try:
-        scheme = urlsplit(text).scheme.lower()
-    except ValueError:
-        return ""
-    return text if scheme in ("http", "https") else ""
-
-
-@register.filter
 def get_item(mapping: Any, key: Any) -> Any:
     """`mapping[key]`, trying the key as given and as a string; [] when missing."""
     if not mapping:

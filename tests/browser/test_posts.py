@@ -59,7 +59,9 @@ def test_reschedule_moves_the_post_in_the_readers_time_zone(
     assert post.deliveries.get().due_at == later(5)
 
 
-def test_duplicate_makes_a_new_draft_with_the_same_content(alice_page, membership, mastodon_channel):
+def test_duplicate_makes_a_new_draft_with_the_same_content(
+    alice_page, membership, mastodon_channel
+):
     post = schedule(membership, [mastodon_channel], "Say it", "Twice", at=later())
     page = alice_page
     page.goto(f"/posts/{post.pk}/")
@@ -86,7 +88,9 @@ def test_cancel_asks_first_and_is_never_offered_once_published(
     check_page(page, "confirm-cancel")
     page.get_by_role("button", name="Yes, cancel it").click()
 
-    expect(page.get_by_role("status")).to_contain_text("Cancelled: 1 channel will not get this post.")
+    expect(page.get_by_role("status")).to_contain_text(
+        "Cancelled: 1 channel will not get this post."
+    )
     expect(page.locator("#post-status")).to_have_text("Cancelled")
     expect(page.get_by_role("link", name="Cancel post…")).to_have_count(0)
 

@@ -555,7 +555,7 @@ def test_refresh_beat_task_runs_the_refresh(workspace, fake_threads):
     from scheduler import tasks
 
     channel = make_threads_channel(workspace, fake_threads, age=timedelta(days=52))
-    tasks.refresh_threads_tokens()
+    tasks.refresh_credentials()
 
     channel.refresh_from_db()
     assert channel.credentials["access_token"] == fake_threads.refreshes[0]["new"]
