@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import asdict
 from datetime import datetime
@@ -109,7 +110,7 @@ def _render(
         "errors": errors,
         "part_errors": _part_errors(errors),
         "checks": composer.check_form(form) if form.channels else [],
-        "limits": composer.limits_by_channel(channels),
+        "limits_json": json.dumps(composer.limits_by_channel(channels)),
         "slots": _slots(form.channels),
         "unchanged": [(d, unchanged[d.pk]) for d in deliveries if d.pk in unchanged],
         "zone": _zone(request),

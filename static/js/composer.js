@@ -4,7 +4,7 @@
   "use strict";
   var form = document.getElementById("composer");
   if (!form) return;
-  var limits = JSON.parse(document.getElementById("composer-limits").textContent);
+  var limits = JSON.parse(form.dataset.limits || "{}");
   var draftField = form.querySelector("[data-draft-id]");
   var statusLine = document.getElementById("autosave-status");
   var dirty = false, submitting = false, checkSeq = 0, checkTimer = null, saveTimer = null;

@@ -112,7 +112,8 @@ def test_a_javascript_status_url_is_never_a_link(alice_page, membership, mastodo
     page = alice_page
     page.goto(f"/posts/{post.pk}/")
 
-    expect(page.get_by_text("not a web link")).to_be_visible()
+    expect(page.get_by_text("not a web link, so Herald does not show it")).to_be_visible()
+    assert "javascript:" not in page.content()
     assert page.locator("a[href^='javascript']").count() == 0
     page.goto("/")
     assert page.locator("a[href^='javascript']").count() == 0
