@@ -38,6 +38,11 @@ def post_list(request: HttpRequest, membership: Membership) -> HttpResponse:
     filters = PostFilters.from_query(request.GET)
     posts = find_posts(membership.workspace, filters, _zone(request))
     page = Paginator(posts, PAGE_SIZE).get_page(request.GET.get("page"))
+    for post in page.object_list:  # what each row shows, read once from the prefetched rows
+        parts = list(post.parts.all())
+        post.first_text = parts[0].text if parts else ""  # type: ignore[attr-defined]
+        post.part_count = len(parts)  # type: ignore[attr-defined]
+        post.rows = [(d, delivery_status(d, post)) for d in post.deliveries.all()]  # type: ignore[attr-defined]
     query = request.GET.copy()
     query.pop("page", None)
     context = {
