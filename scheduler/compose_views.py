@@ -59,7 +59,20 @@ def compose_post(request: HttpRequest, membership: Membership) -> HttpResponse:
     form = ComposerForm(
         channels=_last_channels(membership), options={"language": _language(request)}
     )
+    _prefill(membership, form, request)
     return _render(request, membership, form)
+
+
+def _prefill(membership: Membership, form: ComposerForm, request: HttpRequest) -> None:
+    """Links from the calendar and queue: ?channel=<id>&at=<local date-time> or &when=queue."""
+    wanted = [int(v) for v in request.GET.getlist("channel") if v.isdigit()]
+    if wanted:
+        chosen = Channel.objects.for_workspace(membership.workspace).filter(pk__in=wanted)
+        form.channels = list(chosen)
+    if request.GET.get("at"):
+        form.when, form.scheduled_at = "at", request.GET["at"][:16]
+    elif request.GET.get("when") in composer.WHEN_VALUES:
+        form.when = request.GET["when"]
 
 
 @member_view

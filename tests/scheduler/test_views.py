@@ -143,3 +143,14 @@ def test_channels_page_links_a_disconnected_channel_to_its_own_connect_page(
 
     assert "The token was revoked." in page
     assert f'href="/channels/{network}/connect/">Reconnect' in page
+
+
+def test_calendar_links_prefill_the_composer(browser, mastodon_channel):
+    page = browser.get(
+        f"/compose/?channel={mastodon_channel.pk}&at=2030-03-02T09:30"
+    ).content.decode()
+
+    assert f'value="{mastodon_channel.pk}" data-channel' in page
+    assert 'data-handle="' + mastodon_channel.handle + '" checked' in page
+    assert 'name="scheduled_at" value="2030-03-02T09:30"' in page
+    assert 'value="at" checked' in page
