@@ -212,3 +212,19 @@ def test_leaving_with_unsaved_changes_asks_first(alice_page, mastodon_channel):
     page.wait_for_timeout(300)
     assert dialogs == ["beforeunload"]
     expect(part(page, 0).locator("[data-part-text]")).to_have_value("Not saved yet")
+
+
+def test_bluesky_preview_shows_the_link_card_it_will_attach(
+    alice_page, membership, fake_pds, page_server
+):
+    bluesky = make_bluesky_channel(membership.workspace, fake_pds)
+    link = page_server.og_page("/launch", title="Our launch", description="All the news")
+    page = alice_page
+    page.goto("/compose/")
+    choose_channel(page, bluesky.handle)
+    part(page, 0).locator("[data-part-text]").fill(f"Read this: {link}")
+
+    card = page.locator(".preview-bluesky .link-card")
+    expect(card.locator(".link-card-title")).to_have_text("Our launch")
+    expect(card.locator(".link-card-desc")).to_have_text("All the news")
+    expect(page.locator(".preview-bluesky .pv-link")).to_have_text(link)
