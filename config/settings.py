@@ -58,6 +58,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "accounts.middleware.UserTimezoneMiddleware",
     "csp.middleware.CSPMiddleware",
     "axes.middleware.AxesMiddleware",  # last, as django-axes asks
 ]
@@ -341,8 +342,14 @@ CELERY_BEAT_SCHEDULE.update(
             "task": "scheduler.tasks.purge_idempotency_records",
             "schedule": 3600.0,
         },
+        "delete-unused-uploads": {
+            "task": "scheduler.tasks.delete_unused_uploads",
+            "schedule": 3600.0,
+        },
     }
 )
+# Files uploaded in the composer but used by no post are deleted after this many hours.
+HERALD_UNUSED_MEDIA_HOURS = env.float("HERALD_UNUSED_MEDIA_HOURS", default=24)
 
 LOGGING = {
     "version": 1,

@@ -63,6 +63,12 @@ def _why_unchanged(delivery: Delivery) -> str:
     return _UNCHANGED_REASONS[DeliveryStatus(delivery.status)]
 
 
+def what_can_change(deliveries: list[Delivery]) -> tuple[list[Delivery], dict[int, str]]:
+    """The deliveries whose content and time may still change, and why each other one cannot."""
+    changeable = [d for d in deliveries if _changeable(d)]
+    return changeable, {d.pk: _why_unchanged(d) for d in deliveries if not _changeable(d)}
+
+
 @dataclass
 class UpdateResult:
     post: Post
@@ -100,8 +106,7 @@ def update_post(
     deliveries = list(
         post.deliveries.select_related("channel").select_for_update(of=("self",)).order_by("pk")
     )
-    changeable = [d for d in deliveries if _changeable(d)]
-    unchanged = {d.pk: _why_unchanged(d) for d in deliveries if not _changeable(d)}
+    changeable, unchanged = what_can_change(deliveries)
     if not changeable:
         raise PostNotEditable(
             "Nothing in this post can change: every delivery is publishing, (partly) published, "
