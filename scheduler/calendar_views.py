@@ -256,7 +256,7 @@ def _new_time(form: Any, delivery: Delivery, zone: zoneinfo.ZoneInfo) -> datetim
     except ValueError as exc:
         raise cal.CalendarError("Drop the post on a day of the calendar.") from exc
     current = (delivery.published_at or delivery.due_at or timezone.now()).astimezone(zone)
-    return datetime.combine(day, current.time().replace(second=0, microsecond=0), tzinfo=zone)
+    return datetime.combine(day, current.time().replace(microsecond=0), tzinfo=zone)
 
 
 # -- queue -----------------------------------------------------------------------------------------
@@ -298,7 +298,7 @@ def _render_queue(
     context = {
         "membership": membership,
         "channel": channel,
-        "channels": Channel.objects.for_workspace(membership.workspace).order_by("handle"),
+        "channels": cal.workspace_channels(membership.workspace),
         "rows": rows,
         "gaps": gaps,
         "zone": zone.key,
@@ -462,6 +462,7 @@ def _render_schedule(
         "membership": membership,
         "channel": channel,
         "days": days,
+        "channels": cal.workspace_channels(membership.workspace),
         "zones": ZONES,
         "rows": rows,
         "zone": zone.key,
