@@ -7,10 +7,12 @@ notifications subscribe here rather than in the engine.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from .models import Channel, Delivery
+from django.dispatch import receiver
+
+from . import hooks, webhooks
+from .models import Channel, Delivery
 
 logger = logging.getLogger("herald.events")
 
@@ -18,8 +20,6 @@ logger = logging.getLogger("herald.events")
 def emit(event: str, *, workspace_id: int, payload: dict[str, Any]) -> None:
     """Record an event for the workspace and enqueue its webhooks. Never raises into the engine."""
     logger.info("%s workspace=%s %s", event, workspace_id, payload)
-    from . import webhooks
-
     try:
         webhooks.enqueue_event(event, workspace_id=workspace_id, payload=payload)
     except Exception:
@@ -53,6 +53,11 @@ def delivery_failed(delivery: Delivery) -> None:
 
 def delivery_missed(delivery: Delivery) -> None:
     emit("delivery.missed", workspace_id=delivery.workspace_id, payload=delivery_payload(delivery))
+
+
+@receiver(hooks.channel_needs_reconnect)
+def _on_channel_needs_reconnect(sender: type[Channel], *, channel: Channel, **kwargs: Any) -> None:
+    channel_needs_reconnect(channel)
 
 
 def channel_needs_reconnect(channel: Channel) -> None:

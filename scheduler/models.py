@@ -6,18 +6,22 @@ API never look a row up without it.
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from typing import Any
 
 from django.conf import settings
-from django.db import models
+from django.db import models, transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from accounts.models import Workspace, validate_timezone
 
+from . import hooks
 from .crypto import EncryptedJSONField
 from .networks import network_choices
+
+logger = logging.getLogger(__name__)
 
 
 def web_link(url: str) -> str:
@@ -85,6 +89,19 @@ class Channel(models.Model):
     @property
     def is_active(self) -> bool:
         return self.status == ChannelStatus.ACTIVE
+
+    def mark_needs_reconnect(self, reason: str) -> bool:
+        """Flag an active channel for reconnecting and notify once. Returns True if it changed."""
+        changed = Channel.objects.filter(pk=self.pk, status=ChannelStatus.ACTIVE).update(
+            status=ChannelStatus.NEEDS_RECONNECT, status_detail=reason
+        )
+        self.status, self.status_detail = ChannelStatus.NEEDS_RECONNECT, reason
+        if changed:
+            logger.warning("channel %s needs reconnect: %s", self.pk, reason)
+            transaction.on_commit(
+                lambda: hooks.channel_needs_reconnect.send(sender=Channel, channel=self)
+            )
+        return bool(changed)
 
     @property
     def label(self) -> str:
