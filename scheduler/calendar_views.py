@@ -22,7 +22,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
-from accounts.models import Membership
+from accounts.models import CANCEL_REFUSED, Membership
 
 from . import calendar as cal
 from . import channels as channel_flows
@@ -390,7 +390,7 @@ def _remove(membership: Membership, channel: Channel, form: Any) -> str:
     )
     if delivery is None:
         raise queue_flows.QueueError("That post is no longer in this queue.")
-    require(membership.can_change_post(delivery.post), "You may remove only your own posts.")
+    require(membership.can_cancel(delivery.post), CANCEL_REFUSED)
     if not compose.cancel_post(delivery.post, channel=channel):
         raise queue_flows.QueueError("That post is already being published, so it stays.")
     return f"Removed from {channel.label}'s queue; the posts after it moved up."
