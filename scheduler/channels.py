@@ -10,8 +10,8 @@ from django.utils import timezone
 
 from accounts.models import Workspace
 
-from . import events
-from .models import Channel, ChannelStatus
+from . import activity, events
+from .models import ActivityVerb, Channel, ChannelStatus, DeliveryStatus
 from .networks import network_for
 from .networks.base import ErrorCategory, NetworkError, Profile
 
@@ -55,6 +55,8 @@ def save_channel(
         for name, value in fields.items():
             setattr(channel, name, value)
         channel.save()
+        verb = ActivityVerb.CONNECTED if created else ActivityVerb.RECONNECTED
+        activity.record(verb, workspace_id=workspace.pk, channel=channel)
     network_for(channel).limits(refresh=True)
     return channel
 
@@ -102,8 +104,27 @@ def set_paused(channel: Channel, paused: bool) -> None:
         if paused
         else (ChannelStatus.PAUSED, ChannelStatus.ACTIVE)
     )
-    Channel.objects.filter(pk=channel.pk, status=source).update(status=target)
+    if Channel.objects.filter(pk=channel.pk, status=source).update(status=target):
+        verb = ActivityVerb.PAUSED if paused else ActivityVerb.RESUMED
+        activity.record(verb, workspace_id=channel.workspace_id, channel=channel)
     channel.refresh_from_db(fields=["status"])
+
+
+class ChannelBusy(Exception):
+    """The channel cannot be removed now; the message says why."""
+
+
+def remove_channel(channel: Channel) -> None:
+    """Disconnect and delete the channel with its deliveries (their history included).
+
+    Raises ChannelBusy while one of its deliveries is being published.
+    """
+    with transaction.atomic():
+        locked = Channel.objects.select_for_update().get(pk=channel.pk)
+        if locked.deliveries.filter(status=DeliveryStatus.PUBLISHING).exists():
+            raise ChannelBusy("A post is being published on this channel; try again in a minute.")
+        activity.record(ActivityVerb.REMOVED, workspace_id=locked.workspace_id, channel=locked)
+        locked.delete()
 
 
 def connect_mastodon_token(workspace: Workspace, *, server_url: str, access_token: str) -> Channel:

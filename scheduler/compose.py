@@ -13,9 +13,10 @@ from django.utils import timezone
 
 from accounts.models import Membership, Workspace
 
+from . import activity, approvals, states
 from . import queue as queue_flows
-from . import states
 from .models import (
+    ActivityVerb,
     Channel,
     Delivery,
     DeliveryStatus,
@@ -115,8 +116,39 @@ def create_post(
         raise ComposeError(errors)
     # Validation may ask a server for its limits: done above, outside the transaction.
     with transaction.atomic():
-        return _save_new_post(
+        post = _save_new_post(
             membership, channels, parts, at, options, tags, overrides, draft, queue
+        )
+        _record_created(membership, post, channels)
+    return post
+
+
+def _record_created(membership: Membership, post: Post, channels: list[Channel]) -> None:
+    handles = [channel.handle for channel in channels]
+    activity.record(
+        ActivityVerb.CREATED,
+        workspace_id=post.workspace_id,
+        actor=membership.user,
+        post=post,
+        changes={"status": post.status, "channels": handles},
+    )
+    _record_status_change(membership, post, PostStatus.DRAFT)
+
+
+def _record_status_change(membership: Membership, post: Post, before: str) -> None:
+    """Scheduled, or submitted for approval: what a change of post status means."""
+    if post.status == before:
+        return
+    if post.status == PostStatus.PENDING_APPROVAL:
+        approvals.submitted(post, actor=membership.user)
+    elif post.status == PostStatus.SCHEDULED:
+        first = post.deliveries.order_by("due_at").values_list("due_at", flat=True).first()
+        activity.record(
+            ActivityVerb.SCHEDULED,
+            workspace_id=post.workspace_id,
+            actor=membership.user,
+            post=post,
+            changes={"at": first.isoformat() if first else None},
         )
 
 
@@ -219,6 +251,13 @@ def cancel_post(post: Post) -> int:
         if not post.deliveries.exclude(status=DeliveryStatus.CANCELLED).exists():
             Post.objects.filter(pk=post.pk).update(status=PostStatus.CANCELLED)
         _reflow_quietly(queued_channels)
+        if cancelled:
+            activity.record(
+                ActivityVerb.CANCELLED,
+                workspace_id=post.workspace_id,
+                post=post,
+                changes={"deliveries": cancelled},
+            )
     return cancelled
 
 
@@ -250,6 +289,13 @@ def retry_delivery(delivery: Delivery, *, at: datetime | None = None) -> None:
         attempts=0,
         last_error_code="",
         last_error="",
+    )
+    activity.record(
+        ActivityVerb.RETRIED,
+        workspace_id=delivery.workspace_id,
+        post=delivery.post,
+        channel=delivery.channel,
+        changes={"at": at.isoformat()},
     )
 
 
@@ -312,6 +358,9 @@ def update_post(
     Raises ComposeError (validation, per field or channel; nothing is saved) or PostNotEditable.
     """
     post = Post.objects.select_for_update().get(pk=post.pk)
+    status_before, text_before = post.status, [p.text for p in post.parts.all()]
+    media_before = [[m.pk for m in content.media] for content in parts_for_post(post)]
+    options_before, tags_before = dict(post.options), list(post.tags)
     deliveries = list(
         post.deliveries.select_related("channel").select_for_update(of=("self",)).order_by("pk")
     )
@@ -337,7 +386,49 @@ def update_post(
         # media) were never sent: drop them, so the new content is what goes out.
         Delivery.objects.filter(pk__in=[d.pk for d in changeable]).update(part_states=[])
     _retime(membership, post, changeable, at=at, queue=queue, draft=draft, content=content_changed)
+    edits = {
+        "text": parts is not None and [p.text for p in parts] != text_before,
+        "media": parts is not None and [[m.pk for m in p.media] for p in parts] != media_before,
+        "channel texts": overrides is not None,
+        "options": options is not None and options != options_before,
+        "tags": tags is not None and tags != tags_before,
+    }
+    _record_update(
+        membership, post, status_before, edits, text_before, at=at, queue=queue, draft=draft
+    )
     return UpdateResult(post, changeable, unchanged)
+
+
+def _record_update(
+    membership: Membership,
+    post: Post,
+    status_before: str,
+    edits: dict[str, bool],
+    text_before: list[str],
+    *,
+    at: datetime | None,
+    queue: str | None,
+    draft: bool | None,
+) -> None:
+    fields = [name for name, changed in edits.items() if changed]
+    record: dict[str, Any] = {
+        "workspace_id": post.workspace_id,
+        "actor": membership.user,
+        "post": post,
+    }
+    if fields:
+        changes: dict[str, Any] = {"fields": fields}
+        if edits["text"]:
+            changes["text"] = {
+                "from": "\n---\n".join(text_before),
+                "to": "\n---\n".join(p.text for p in post.parts.all()),
+            }
+        activity.record(ActivityVerb.EDITED, changes=changes, **record)
+    moved = at is not None or queue is not None or draft
+    if moved and status_before != PostStatus.DRAFT and post.status == status_before:
+        to = "draft" if draft else (at.isoformat() if at else f"queue ({queue})")
+        activity.record(ActivityVerb.RESCHEDULED, changes={"to": to}, **record)
+    _record_status_change(membership, post, status_before)
 
 
 def _check_update(
@@ -439,8 +530,9 @@ def _retime(
     if draft:
         _to_draft(post, changeable)
         return
+    # Anything a contributor changes in a scheduled post goes back for approval.
     if (timing and post.status == PostStatus.DRAFT) or (
-        content and post.status == PostStatus.SCHEDULED and not membership.can_publish
+        (content or timing) and post.status == PostStatus.SCHEDULED and not membership.can_publish
     ):
         post.status = (
             PostStatus.SCHEDULED if membership.can_publish else PostStatus.PENDING_APPROVAL
@@ -526,4 +618,10 @@ def share_now(post: Post) -> int:
                 "failed, missed or cancelled."
             )
         _reflow_quietly(queued_channels)
+        activity.record(
+            ActivityVerb.RESCHEDULED,
+            workspace_id=post.workspace_id,
+            post=post,
+            changes={"to": "now"},
+        )
     return moved
