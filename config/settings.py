@@ -71,6 +71,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "accounts.context_processors.workspace",
+                "scheduler.context_processors.team",
             ],
         },
     },
@@ -337,3 +338,18 @@ LOGGING = {
 if not DEBUG:
     SESSION_COOKIE_SECURE = env.bool("SECURE_COOKIES", default=True)
     CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+
+# --- Email (invitations, password resets, notifications) -----------------------------------------
+# One URL: consolemail:// prints emails (development), smtp://user:pass@host:25,
+# smtp+tls://...:587 or smtp+ssl://...:465 send them.
+EMAIL_URL = env.str("EMAIL_URL", default="consolemail://")
+vars().update(
+    {key: value for key, value in env.email_url_config(EMAIL_URL).items() if value is not None}
+)
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Herald <herald@localhost>")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=20)
+# Invitation links stop working after this many days; anyone may sign up only when this is on.
+HERALD_INVITATION_DAYS = env.int("HERALD_INVITATION_DAYS", default=7)
+HERALD_SIGNUP_OPEN = env.bool("HERALD_SIGNUP_OPEN", default=False)
+PASSWORD_RESET_TIMEOUT = env.int("PASSWORD_RESET_TIMEOUT", default=3 * 3600)

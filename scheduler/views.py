@@ -73,10 +73,17 @@ def dashboard(request: HttpRequest, membership: Membership) -> HttpResponse:
 def post_detail(request: HttpRequest, membership: Membership, pk: int) -> HttpResponse:
     post = get_object_or_404(Post.objects.for_workspace(membership.workspace), pk=pk)
     deliveries = post.deliveries.select_related("channel").prefetch_related("attempt_log")
+    from .team_views import post_team_context
+
     return render(
         request,
         "scheduler/post_detail.html",
-        {"membership": membership, "post": post, "deliveries": deliveries},
+        {
+            "membership": membership,
+            "post": post,
+            "deliveries": deliveries,
+            **post_team_context(membership, post),
+        },
     )
 
 
