@@ -8,6 +8,7 @@ app_name = "accounts"
 urlpatterns = [
     path("tokens/", views.api_tokens, name="api_tokens"),
     path("tokens/<int:pk>/revoke/", views.revoke_api_token, name="revoke_api_token"),
+    path("workspace/", views.switch_workspace_view, name="switch_workspace"),
     path("members/", people_views.members, name="members"),
     path("members/<int:pk>/role/", people_views.change_role, name="change_role"),
     path("members/<int:pk>/remove/", people_views.remove_member, name="remove_member"),

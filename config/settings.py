@@ -41,8 +41,10 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "django_htmx",
     "accounts",
     "scheduler",
+    "csp",
 ]
 
 MIDDLEWARE = [
@@ -55,6 +57,8 @@ MIDDLEWARE = [
     "scheduler.activity.ActorMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+    "csp.middleware.CSPMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -71,6 +75,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "accounts.context_processors.workspace",
+                "scheduler.context_processors.networks",
                 "scheduler.context_processors.team",
             ],
         },
@@ -192,6 +197,8 @@ HERALD_LIMITS_CACHE_SECONDS = env.int("HERALD_LIMITS_CACHE_SECONDS", default=24 
 # Server URLs given by users may not point at private or loopback addresses, except these
 # host[:port] entries (self-hosters on a LAN, and the test suite's fake servers).
 HERALD_ALLOWED_PRIVATE_HOSTS = env.list("HERALD_ALLOWED_PRIVATE_HOSTS", default=[])
+# Answers from servers a user can point Herald at (scheduler/outbound.py) are cut off past this.
+HERALD_OUTBOUND_MAX_BYTES = env.int("HERALD_OUTBOUND_MAX_BYTES", default=10_000_000)
 
 # Credentials are encrypted with the first key; older keys still decrypt (rotation).
 HERALD_ENCRYPTION_KEYS = env.list("HERALD_ENCRYPTION_KEYS", default=[])
@@ -263,8 +270,8 @@ CELERY_BEAT_SCHEDULE = {
         "task": "scheduler.tasks.verify_channels",
         "schedule": env.float("HERALD_VERIFY_INTERVAL", default=6 * 3600),
     },
-    "refresh-threads-tokens": {
-        "task": "scheduler.tasks.refresh_threads_tokens",
+    "refresh-credentials": {
+        "task": "scheduler.tasks.refresh_credentials",
         "schedule": THREADS_REFRESH_INTERVAL,
     },
 }
@@ -338,6 +345,37 @@ LOGGING = {
 if not DEBUG:
     SESSION_COOKIE_SECURE = env.bool("SECURE_COOKIES", default=True)
     CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+
+# --- HTTPS and browser hardening --------------------------------------------------------------------
+# HSTS is only sent on HTTPS responses, so a year by default costs a plain-HTTP LAN install nothing.
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 31536000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=False)
+# Behind a TLS-terminating proxy: the header (and value) it sets, e.g. HTTP_X_FORWARDED_PROTO,https.
+# Only set it when the proxy always overwrites that header, or clients can claim HTTPS.
+_PROXY_SSL_HEADER = env.list("SECURE_PROXY_SSL_HEADER", default=[])
+if _PROXY_SSL_HEADER:
+    if len(_PROXY_SSL_HEADER) != 2:
+        raise ImproperlyConfigured(
+            "SECURE_PROXY_SSL_HEADER is a header and a value, e.g. HTTP_X_FORWARDED_PROTO,https."
+        )
+    SECURE_PROXY_SSL_HEADER = (_PROXY_SSL_HEADER[0], _PROXY_SSL_HEADER[1])
+# Content-Security-Policy (django-csp): scripts and styles only from this site's files, no inline
+# <script>, no on* attributes, no style="" attributes; images may come from networks (avatars).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:", "https:"],
+        "connect-src": ["'self'"],
+        "font-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
 
 # --- Email (invitations, password resets, notifications) -----------------------------------------
 # One URL: consolemail:// prints emails (development), smtp://user:pass@host:25,

@@ -11,7 +11,7 @@ the text, media, options or time sends the post back here (`compose._retime`).
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
@@ -23,11 +23,10 @@ from accounts import notifications
 from accounts.models import Membership, NotificationKind, User
 
 from . import activity, compose, events
+from .compose.common import _queued_channels, _reflow_quietly
 from .models import Activity, ActivityVerb, DeliveryStatus, Post, PostStatus
 
 DECISIONS = (ActivityVerb.SUBMITTED, ActivityVerb.APPROVED, ActivityVerb.REJECTED)
-# A time a few seconds in the past is "now" given clock skew; older is a mistake.
-PAST_TOLERANCE = timedelta(minutes=1)
 
 
 def post_link(post: Post) -> str:
@@ -64,7 +63,7 @@ def approve_post(membership: Membership, post: Post, *, at: datetime | None = No
     if not membership.can_approve:
         raise PermissionDenied("Only editors, admins and owners approve posts.")
     now = timezone.now()
-    if at is not None and at < now - PAST_TOLERANCE:
+    if at is not None and at < now - compose.PAST_TOLERANCE:
         raise compose.ComposeError({"scheduled_at": ["Choose a time in the future."]})
     with transaction.atomic():
         post = _lock_pending(post)
@@ -108,9 +107,9 @@ def reject_post(membership: Membership, post: Post, *, reason: str) -> Post:
         post.status = PostStatus.DRAFT
         post.save(update_fields=["status", "updated_at"])
         held = post.deliveries.filter(status=DeliveryStatus.HELD)
-        queued_channels = compose._queued_channels(held)
+        queued_channels = _queued_channels(held)
         held.filter(pinned=False).update(due_at=None, pinned=True, next_attempt_at=None)
-        compose._reflow_quietly(queued_channels)
+        _reflow_quietly(queued_channels)
         activity.record(
             ActivityVerb.REJECTED,
             workspace_id=post.workspace_id,

@@ -11,7 +11,7 @@ from django.utils import timezone
 from accounts.models import Workspace
 
 from . import activity, events
-from .models import ActivityVerb, Channel, ChannelStatus, DeliveryStatus
+from .models import ActivityVerb, Channel, ChannelStatus, DeliveryStatus, web_link
 from .networks import network_for
 from .networks.base import ErrorCategory, NetworkError, Profile
 
@@ -46,8 +46,8 @@ def save_channel(
         channel.credentials = merged
         channel.handle = profile.handle
         channel.display_name = profile.display_name
-        channel.avatar_url = profile.avatar_url
-        channel.profile_url = profile.profile_url
+        channel.avatar_url = web_link(profile.avatar_url)
+        channel.profile_url = web_link(profile.profile_url)
         channel.status = ChannelStatus.ACTIVE
         channel.status_detail = ""
         channel.last_verified_at = timezone.now()
@@ -125,25 +125,3 @@ def remove_channel(channel: Channel) -> None:
             raise ChannelBusy("A post is being published on this channel; try again in a minute.")
         activity.record(ActivityVerb.REMOVED, workspace_id=locked.workspace_id, channel=locked)
         locked.delete()
-
-
-def connect_mastodon_token(workspace: Workspace, *, server_url: str, access_token: str) -> Channel:
-    """Connect (or reconnect) the Mastodon account behind an access token. Returns the channel.
-
-    The server URL is checked (no private addresses unless allowed) and the token verified
-    against the server before anything is saved. Raises InvalidServerURL or NetworkError.
-    """
-    from .networks.base import check_server_url
-    from .networks.mastodon import MastodonNetwork
-
-    base_url = check_server_url(server_url)
-    probe = Channel(workspace=workspace, network="mastodon", server_url=base_url)
-    probe.credentials = {"access_token": access_token}
-    profile = MastodonNetwork(probe).verify_credentials()
-    return save_channel(
-        workspace,
-        network="mastodon",
-        server_url=base_url,
-        profile=profile,
-        credentials={"access_token": access_token},
-    )

@@ -1,3 +1,7 @@
+"""Template context every page gets."""
+
+from __future__ import annotations
+
 from typing import Any
 
 from django.http import HttpRequest
@@ -6,6 +10,12 @@ from accounts.models import Membership, Notification
 from accounts.workspaces import SESSION_KEY
 
 from .models import Post, PostStatus
+from .networks import NetworkEntry, entries
+
+
+def networks(request: HttpRequest) -> dict[str, list[NetworkEntry]]:
+    """`networks`: the registry's entries, for the "Connect <label>" navigation."""
+    return {"networks": entries()}
 
 
 def team(request: HttpRequest) -> dict[str, Any]:

@@ -20,6 +20,15 @@ from .crypto import EncryptedJSONField
 from .networks import network_choices
 
 
+def web_link(url: str) -> str:
+    """`url` if it is an http(s) URL safe to put in a link, else "" (`javascript:` and friends)."""
+    url = url.strip()
+    scheme, _, rest = url.partition(":")
+    if scheme.lower() in ("http", "https") and rest.startswith("//") and "\\" not in url:
+        return url
+    return ""
+
+
 class WorkspaceQuerySet(models.QuerySet):
     def for_workspace(self, workspace: Workspace | int) -> WorkspaceQuerySet:
         return self.filter(workspace=workspace)
@@ -262,7 +271,9 @@ class Delivery(models.Model):
 
     @property
     def remote_urls(self) -> list[str]:
-        return [state.get("url", "") for state in self.part_states if state.get("url")]
+        """Links to the published parts; only http(s) ones (a server's answer is not trusted)."""
+        urls = (web_link(state.get("url") or "") for state in self.part_states)
+        return [url for url in urls if url]
 
     def has_sent_anything(self) -> bool:
         """True once a part is live, or was sent without a known outcome."""

@@ -8,6 +8,7 @@ from celery import shared_task
 
 from . import channels, dispatch, publishing, webhooks
 from .models import Channel, ChannelStatus
+from .networks import entries
 
 
 @shared_task(ignore_result=True)
@@ -60,7 +61,8 @@ def purge_idempotency_records() -> None:
 
 
 @shared_task(ignore_result=True)
-def refresh_threads_tokens() -> None:
-    from .networks import threads
-
-    threads.refresh_due_tokens()
+def refresh_credentials() -> None:
+    """Every network's credential job (those whose credentials expire), from the registry."""
+    for entry in entries():
+        if entry.refresh_due_credentials is not None:
+            entry.refresh_due_credentials()

@@ -3,8 +3,6 @@ notifications. Thin over `scheduler.approvals`, `scheduler.comments`, `accounts.
 
 from __future__ import annotations
 
-import zoneinfo
-from datetime import datetime
 from typing import Any
 
 from django.contrib import messages
@@ -20,19 +18,19 @@ from accounts.models import Membership, Notification
 from . import approvals, compose
 from . import comments as comment_flows
 from .models import Activity, ActivityVerb, Channel, Post
-from .views import _require, member_view
+from .web import member_view, require
 
 ACTIVITY_PAGE = 50
 
 
-def _zone(request: HttpRequest) -> zoneinfo.ZoneInfo:
-    return zoneinfo.ZoneInfo(getattr(request.user, "timezone", "UTC") or "UTC")
+def _zone(request: HttpRequest) -> str:
+    return getattr(request.user, "timezone", "UTC") or "UTC"
 
 
 @member_view
 def review_queue(request: HttpRequest, membership: Membership) -> HttpResponse:
     """Posts awaiting approval, oldest first, for editors, admins and owners."""
-    _require(membership.can_approve, "Only editors, admins and owners review posts.")
+    require(membership.can_approve, "Only editors, admins and owners review posts.")
     posts = (
         approvals.review_queue(membership)
         .select_related("author")
@@ -45,24 +43,13 @@ def _post(membership: Membership, pk: int) -> Post:
     return get_object_or_404(Post.objects.for_workspace(membership.workspace), pk=pk)
 
 
-def _parse_local(value: str, zone: zoneinfo.ZoneInfo) -> datetime | None:
-    if not value.strip():
-        return None
-    try:
-        return datetime.fromisoformat(value).replace(tzinfo=zone)
-    except ValueError as exc:
-        raise compose.ComposeError(
-            {"scheduled_at": ["Give a date and time like 2026-12-01 09:30."]}
-        ) from exc
-
-
 @require_POST
 @member_view
 def approve(request: HttpRequest, membership: Membership, pk: int) -> HttpResponse:
-    _require(membership.can_approve, "Only editors, admins and owners approve posts.")
+    require(membership.can_approve, "Only editors, admins and owners approve posts.")
     post = _post(membership, pk)
     try:
-        at = _parse_local(request.POST.get("scheduled_at", ""), _zone(request))
+        at = compose.parse_local(request.POST.get("scheduled_at", ""), _zone(request))
         approvals.approve_post(membership, post, at=at)
     except compose.ComposeError as error:
         messages.error(request, " ".join(m for msgs in error.errors.values() for m in msgs))
@@ -76,7 +63,7 @@ def approve(request: HttpRequest, membership: Membership, pk: int) -> HttpRespon
 @require_POST
 @member_view
 def reject(request: HttpRequest, membership: Membership, pk: int) -> HttpResponse:
-    _require(membership.can_approve, "Only editors, admins and owners reject posts.")
+    require(membership.can_approve, "Only editors, admins and owners reject posts.")
     post = _post(membership, pk)
     try:
         approvals.reject_post(membership, post, reason=request.POST.get("reason", ""))
@@ -99,7 +86,7 @@ def _back(request: HttpRequest, post: Post) -> HttpResponse:
 @require_POST
 @member_view
 def add_comment(request: HttpRequest, membership: Membership, pk: int) -> HttpResponse:
-    _require(membership.can_comment, "Viewers cannot comment.")
+    require(membership.can_comment, "Viewers cannot comment.")
     post = _post(membership, pk)
     try:
         comment = comment_flows.add_comment(membership, post, text=request.POST.get("text", ""))

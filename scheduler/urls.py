@@ -1,20 +1,19 @@
-from django.urls import path
+from django.urls import include, path
 
-from . import bluesky_views, public_media, team_views, threads_views, views
+from . import public_media, team_views, views
+from .networks import entries
 
 app_name = "scheduler"
 
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
     path("compose/", views.compose_view, name="compose"),
+    path("channels/", views.channels_view, name="channels"),
     path("posts/<int:pk>/", views.post_detail, name="post_detail"),
     path("posts/<int:pk>/cancel/", views.cancel_post, name="cancel_post"),
     path("deliveries/<int:pk>/retry/", views.retry_delivery, name="retry_delivery"),
-    path("channels/mastodon/connect/", views.connect_mastodon, name="connect_mastodon"),
-    path("channels/mastodon/callback/", views.mastodon_callback, name="mastodon_callback"),
-    path("channels/bluesky/connect/", bluesky_views.connect_bluesky_view, name="connect_bluesky"),
-    path("channels/threads/connect/", threads_views.connect_threads, name="connect_threads"),
-    path("channels/threads/callback/", threads_views.threads_callback, name="threads_callback"),
+    # Each network's connect pages, from the registry: /channels/<key>/connect/ and so on.
+    *(path(f"channels/{entry.key}/", include(entry.urlpatterns)) for entry in entries()),
     path(
         "public/media/<str:token>/<str:filename>",
         public_media.serve_public_media,

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from django.db import connection
 from django.db.models import Prefetch, QuerySet
-from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers as drf
@@ -140,19 +138,6 @@ def content_inputs(
     return parts, overrides
 
 
-def timing(when: str | None, at: datetime | None) -> dict[str, Any]:
-    """compose keyword arguments for a `when` value."""
-    if when == "now":
-        return {"at": timezone.now()}
-    if when == "at":
-        return {"at": at}
-    if when in ("queue", "next"):
-        return {"queue": compose.QUEUE_LAST if when == "queue" else compose.QUEUE_FIRST}
-    if when == "draft":
-        return {"draft": True}
-    return {}
-
-
 class PostListView(WorkspaceView):
     query_params = PAGE_PARAMS | {"status", "channel", "tag", "from", "to"}
 
@@ -202,7 +187,7 @@ class PostListView(WorkspaceView):
                 options=_options(data),
                 tags=data.get("tags"),
                 overrides={k: v for k, v in (overrides or {}).items() if v is not None},
-                **{"at": None, **timing(data["when"], data.get("scheduled_at"))},
+                **{"at": None, **compose.timing(data["when"], data.get("scheduled_at"))},
             )
         except compose.ComposeError as error:
             raise split_compose_errors(error.errors) from error
@@ -271,7 +256,7 @@ class PostDetailView(WorkspaceView):
                 overrides=overrides,
                 options=_options(data) if "options" in data else None,
                 tags=data.get("tags"),
-                **timing(data.get("when"), data.get("scheduled_at")),
+                **compose.timing(data.get("when"), data.get("scheduled_at")),
             )
         except compose.ComposeError as error:
             raise split_compose_errors(error.errors) from error

@@ -122,7 +122,7 @@ def test_cancel_from_the_post_page(browser, mastodon_channel, fake_mastodon):
 
 
 @pytest.mark.parametrize("network", ["mastodon", "bluesky", "threads"])
-def test_dashboard_links_a_disconnected_channel_to_its_own_connect_page(
+def test_channels_page_links_a_disconnected_channel_to_its_own_connect_page(
     browser, workspace, network
 ):
     from scheduler.models import Channel
@@ -137,7 +137,7 @@ def test_dashboard_links_a_disconnected_channel_to_its_own_connect_page(
         status_detail="The token was revoked.",
     )
 
-    page = browser.get("/").content.decode()
+    page = browser.get("/channels/").content.decode()
 
     assert "The token was revoked." in page
     assert f'href="/channels/{network}/connect/">Reconnect' in page

@@ -15,9 +15,8 @@ from django.utils import timezone
 from scheduler import channels as channel_flows
 from scheduler.compose import ComposeError, PartInput, create_post
 from scheduler.models import Channel, ChannelStatus, DeliveryStatus
-from scheduler.networks import tid
 from scheduler.networks.base import ErrorCategory, InvalidServerURL, NetworkError
-from scheduler.networks.bluesky import BlueskyNetwork, connect_bluesky
+from scheduler.networks.bluesky import BlueskyNetwork, connect_bluesky, tid
 from tests.conftest import PASSWORD, schedule, tick_and_publish
 from tests.fakes.bluesky import (
     ALICE_APP_PASSWORD,
