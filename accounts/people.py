@@ -15,6 +15,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.password_validation import validate_password
 from django.core import signing
+from django.core.cache import cache
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.mail import send_mail
 from django.core.validators import validate_email
@@ -341,6 +342,20 @@ def remove_member(membership: Membership, target: Membership) -> None:
         actor=membership.user,
         member=target.user,
     )
+
+
+def over_reset_limit(*, email: str, client: str) -> bool:
+    """Count a password reset request; True once the address or client passed the hourly limit."""
+    over = False
+    for key in (f"herald:pwreset:email:{email}", f"herald:pwreset:ip:{client}"):
+        cache.add(key, 0, timeout=3600)
+        try:
+            count = cache.incr(key)
+        except ValueError:  # expired between add and incr
+            cache.set(key, 1, timeout=3600)
+            count = 1
+        over = over or count > settings.PASSWORD_RESET_LIMIT
+    return over
 
 
 # -- account ---------------------------------------------------------------------------------------------

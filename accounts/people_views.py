@@ -19,6 +19,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse_lazy
 from django.views.decorators.http import require_POST
 
 from . import people
@@ -32,6 +33,24 @@ BACKEND = "django.contrib.auth.backends.ModelBackend"
 def _start_session(request: HttpRequest, user: Any, workspace_id: int) -> None:
     login(request, user, backend=BACKEND)
     request.session[SESSION_KEY] = workspace_id
+
+
+class PasswordResetView(auth_views.PasswordResetView):
+    """Django's password reset, limited per address and per client IP (PASSWORD_RESET_LIMIT an
+    hour each), so nobody can flood an inbox. Over the limit the page answers as usual (it never
+    says whether an account exists) but sends nothing."""
+
+    template_name = "accounts/password_reset.html"
+    email_template_name = "accounts/password_reset_email.txt"
+    subject_template_name = "accounts/password_reset_subject.txt"
+    success_url = reverse_lazy("password_reset_done")
+
+    def form_valid(self, form: Any) -> HttpResponse:
+        email = form.cleaned_data["email"].strip().lower()
+        client = self.request.META.get("REMOTE_ADDR", "")
+        if people.over_reset_limit(email=email, client=client):
+            return redirect(self.get_success_url())
+        return super().form_valid(form)
 
 
 class LoginView(auth_views.LoginView):

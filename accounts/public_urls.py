@@ -11,12 +11,7 @@ urlpatterns = [
     path("invite/<str:token>/", people_views.accept_invitation, name="accept_invitation"),
     path(
         "password-reset/",
-        auth_views.PasswordResetView.as_view(
-            template_name="accounts/password_reset.html",
-            email_template_name="accounts/password_reset_email.txt",
-            subject_template_name="accounts/password_reset_subject.txt",
-            success_url=reverse_lazy("password_reset_done"),
-        ),
+        people_views.PasswordResetView.as_view(),
         name="password_reset",
     ),
     path(

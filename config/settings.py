@@ -391,3 +391,5 @@ EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=20)
 HERALD_INVITATION_DAYS = env.int("HERALD_INVITATION_DAYS", default=7)
 HERALD_SIGNUP_OPEN = env.bool("HERALD_SIGNUP_OPEN", default=False)
 PASSWORD_RESET_TIMEOUT = env.int("PASSWORD_RESET_TIMEOUT", default=3 * 3600)
+# Password reset emails per address and per client IP, each per hour.
+PASSWORD_RESET_LIMIT = env.int("PASSWORD_RESET_LIMIT", default=5)

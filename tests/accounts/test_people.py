@@ -241,6 +241,9 @@ def test_account_settings_are_saved_and_checked(alice):
 
 
 def test_password_change_and_reset_by_email(alice, smtp_server):
+    from django.core.cache import cache
+
+    cache.clear()
     client = logged_in(alice)
     changed = client.post(
         "/settings/password/",
@@ -261,6 +264,22 @@ def test_password_change_and_reset_by_email(alice, smtp_server):
         {"new_password1": "yet another passphrase 7", "new_password2": "yet another passphrase 7"},
     )
     assert Client().login(username="alice@example.com", password="yet another passphrase 7")
+
+
+def test_password_reset_is_limited_per_address_and_per_client(alice, smtp_server, settings):
+    from django.core.cache import cache
+
+    cache.clear()
+    settings.PASSWORD_RESET_LIMIT = 2
+    answers = [
+        Client().post("/password-reset/", {"email": "alice@example.com"}).url for _ in range(4)
+    ]
+
+    assert answers == ["/password-reset/sent/"] * 4  # the same answer every time
+    assert len(smtp_server.wait_for("alice@example.com", count=2)) == 2
+    cache.delete("herald:pwreset:email:alice@example.com")
+    Client().post("/password-reset/", {"email": "alice@example.com"})  # same client IP: refused
+    assert len(smtp_server.to("alice@example.com")) == 2
 
 
 def test_anyone_creates_a_workspace_and_owns_it(alice):
