@@ -117,7 +117,7 @@ def accept_invitation(request: HttpRequest, token: str) -> HttpResponse:
         "existing": existing,
         "timezones": TIMEZONES,
         "errors": {},
-        "form": {},
+        "form": {"timezone": invitation.workspace.timezone},
     }
     if request.method != "POST":
         return render(request, "accounts/invitation.html", context)
