@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import zoneinfo
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from django.contrib.auth.models import AbstractUser, BaseUserManager
 from django.core.exceptions import ValidationError
 from django.db import models
+
+if TYPE_CHECKING:
+    from scheduler.models import Media, Post
 
 
 def validate_timezone(value: str) -> None:
@@ -97,6 +100,12 @@ class MembershipQuerySet(models.QuerySet["Membership"]):
         return self.filter(user=user).select_related("workspace")
 
 
+CANCEL_REFUSED = (
+    "Contributors can cancel only their own posts, and only before any part is published; "
+    "viewers cannot cancel posts."
+)
+
+
 class Membership(models.Model):
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="memberships")
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="memberships")
@@ -146,10 +155,6 @@ class Membership(models.Model):
         """Invites people, changes roles, removes members."""
         return self.role in (Role.OWNER, Role.ADMIN)
 
-    def can_edit_post(self, post: Any) -> bool:
-        """Editors and above change any post; a contributor only their own."""
-        return self.can_publish or (self.can_compose and post.author_id == self.user_id)
-
     def can_grant(self, role: str) -> bool:
         """Whether this member may give `role` to someone (only owners make owners)."""
         return self.can_manage_members and (role != Role.OWNER or self.role == Role.OWNER)
@@ -157,6 +162,33 @@ class Membership(models.Model):
     def can_change_member(self, other: Membership) -> bool:
         """Whether this member may change or remove `other` (only owners touch owners)."""
         return self.can_manage_members and (other.role != Role.OWNER or self.role == Role.OWNER)
+
+    def can_change_post(self, post: Post) -> bool:
+        """Editors and above change any post of the workspace; contributors only their own."""
+        return self.can_publish or (self.can_compose and post.author_id == self.user_id)
+
+    def can_change_media(self, media: Media) -> bool:
+        """Editors and above describe any media; contributors only their own uploads, and only
+        while no post using them awaits approval or was approved (an approved post must
+        publish what was approved)."""
+        from scheduler.models import PostStatus
+
+        if self.can_publish:
+            return True
+        if not self.can_compose or media.uploaded_by_id != self.user_id:
+            return False
+        locked = (PostStatus.PENDING_APPROVAL, PostStatus.SCHEDULED)
+        posts = {part.post for part in media.postpart_set.select_related("post")}
+        return all(self.can_change_post(post) and post.status not in locked for post in posts)
+
+    def can_cancel(self, post: Post) -> bool:
+        """Editors and above cancel any post; contributors only their own, and only while
+        nothing of it has been published (what is out stays out either way)."""
+        if self.can_publish:
+            return True
+        return self.can_change_post(post) and not any(
+            delivery.has_sent_anything() for delivery in post.deliveries.all()
+        )
 
 
 class TokenScope(models.TextChoices):

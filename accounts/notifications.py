@@ -13,11 +13,16 @@ from collections.abc import Iterable
 from django.conf import settings
 from django.core.mail import send_mail
 from django.db import transaction
+from django.dispatch import Signal
 from django.utils import timezone
 
 from .models import Membership, Notification, NotificationKind, User, Workspace
 
 logger = logging.getLogger(__name__)
+
+# Notifications to email were saved (sent after their commit): `ids`. accounts.tasks sends them,
+# so this workflow module never imports the tasks.
+emails_due = Signal()
 
 
 def notify(
@@ -40,15 +45,8 @@ def notify(
     )
     emailed = [n.pk for n in created if recipients[n.user_id].wants_email(kind)]
     if emailed:
-        transaction.on_commit(lambda: _enqueue_emails(emailed))
+        transaction.on_commit(lambda: emails_due.send(sender=Notification, ids=emailed))
     return created
-
-
-def _enqueue_emails(ids: list[int]) -> None:
-    from .tasks import send_notification_email
-
-    for pk in ids:
-        send_notification_email.delay(pk)
 
 
 def members_who(workspace: Workspace | int, rule: str) -> list[User]:

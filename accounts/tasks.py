@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from celery import shared_task
+from django.dispatch import receiver
 
 from . import notifications
 
@@ -10,3 +13,9 @@ from . import notifications
 @shared_task(ignore_result=True)
 def send_notification_email(notification_id: int) -> None:
     notifications.send_email(notification_id)
+
+
+@receiver(notifications.emails_due)
+def _on_emails_due(sender: type[Any], *, ids: list[int], **kwargs: Any) -> None:
+    for pk in ids:
+        send_notification_email.delay(pk)

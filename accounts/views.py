@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
@@ -68,3 +69,12 @@ def switch_workspace_view(request: HttpRequest) -> HttpResponse:
     membership = switch_workspace(request, workspace_id)
     messages.success(request, f"You are now working in {membership.workspace.name}.")
     return redirect("scheduler:dashboard")
+
+
+def locked_out(
+    request: HttpRequest, original_response: HttpResponse | None, credentials: dict | None
+) -> HttpResponse:
+    """What django-axes answers once a login is locked (AXES_LOCKOUT_CALLABLE): HTTP 429."""
+    minutes = max(1, round(settings.AXES_COOLOFF_TIME.total_seconds() / 60))
+    context = {"failure_limit": settings.AXES_FAILURE_LIMIT, "minutes": minutes}
+    return render(request, "accounts/locked_out.html", context, status=429)

@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "accounts",
     "scheduler",
     "csp",
+    "axes",
 ]
 
 MIDDLEWARE = [
@@ -59,6 +60,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "csp.middleware.CSPMiddleware",
+    "axes.middleware.AxesMiddleware",  # last, as django-axes asks
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -102,6 +104,20 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
+# django-axes counts failed logins (the login page, the admin, anything that authenticates) and
+# refuses a username from the same address after HERALD_LOGIN_FAILURE_LIMIT failures, for
+# HERALD_LOGIN_COOLOFF_MINUTES, even with the right password. The address is REMOTE_ADDR: behind a
+# proxy every client shares it, which makes the lock per username.
+AUTHENTICATION_BACKENDS = [
+    "accounts.backends.LoginThrottleBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env.int("HERALD_LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.float("HERALD_LOGIN_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_USERNAME_FORM_FIELD = "username"  # the login forms post the email as "username"
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "accounts.views.locked_out"
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "scheduler:dashboard"
 LOGOUT_REDIRECT_URL = "login"

@@ -1,76 +1,18 @@
-"""Connecting channels and keeping them healthy."""
+"""Keeping channels healthy: verifying their credentials, pausing and resuming them."""
 
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
 
-from accounts.models import Workspace
-
-from . import activity, events
-from .models import ActivityVerb, Channel, ChannelStatus, DeliveryStatus, web_link
+from . import activity
+from .models import ActivityVerb, Channel, ChannelStatus, DeliveryStatus
 from .networks import network_for
-from .networks.base import ErrorCategory, NetworkError, Profile
+from .networks.base import ErrorCategory, NetworkError
 
 logger = logging.getLogger(__name__)
-
-
-def save_channel(
-    workspace: Workspace,
-    *,
-    network: str,
-    server_url: str,
-    profile: Profile,
-    credentials: dict[str, Any],
-    **fields: Any,
-) -> Channel:
-    """Create the channel for this account, or reconnect the existing one. Returns it.
-
-    Reconnecting merges credentials, so a reconnect that does not return (say) a refresh token
-    never wipes the stored one; it sets the channel active again, and deliveries that waited
-    for the reconnect go out (within the catch-up window).
-    """
-    with transaction.atomic():
-        channel, created = Channel.objects.select_for_update().get_or_create(
-            workspace=workspace,
-            network=network,
-            server_url=server_url,
-            remote_id=profile.remote_id,
-            defaults={"handle": profile.handle, "timezone": workspace.timezone},
-        )
-        merged = dict(channel.credentials) if not created else {}
-        merged.update({key: value for key, value in credentials.items() if value})
-        channel.credentials = merged
-        channel.handle = profile.handle
-        channel.display_name = profile.display_name
-        channel.avatar_url = web_link(profile.avatar_url)
-        channel.profile_url = web_link(profile.profile_url)
-        channel.status = ChannelStatus.ACTIVE
-        channel.status_detail = ""
-        channel.last_verified_at = timezone.now()
-        channel.credentials_version += 1
-        for name, value in fields.items():
-            setattr(channel, name, value)
-        channel.save()
-        verb = ActivityVerb.CONNECTED if created else ActivityVerb.RECONNECTED
-        activity.record(verb, workspace_id=workspace.pk, channel=channel)
-    network_for(channel).limits(refresh=True)
-    return channel
-
-
-def mark_needs_reconnect(channel: Channel, reason: str) -> bool:
-    """Flag an active channel for reconnecting and notify once. Returns True if it changed."""
-    changed = Channel.objects.filter(pk=channel.pk, status=ChannelStatus.ACTIVE).update(
-        status=ChannelStatus.NEEDS_RECONNECT, status_detail=reason
-    )
-    channel.status, channel.status_detail = ChannelStatus.NEEDS_RECONNECT, reason
-    if changed:
-        logger.warning("channel %s needs reconnect: %s", channel.pk, reason)
-        transaction.on_commit(lambda: events.channel_needs_reconnect(channel))
-    return bool(changed)
 
 
 def verify_channel(channel: Channel) -> bool:
@@ -85,7 +27,7 @@ def verify_channel(channel: Channel) -> bool:
         profile = network.verify_credentials()
     except NetworkError as error:
         if error.category == ErrorCategory.AUTH:
-            mark_needs_reconnect(channel, error.message)
+            channel.mark_needs_reconnect(error.message)
             return False
         logger.info("channel %s: verification postponed: %s", channel.pk, error.message)
         return True

@@ -9,10 +9,15 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
+from django.dispatch import receiver
+
+from . import hooks, webhooks
+from .models import Channel, Delivery
+
 if TYPE_CHECKING:
     from accounts.models import User
 
-    from .models import Channel, Delivery, Post
+    from .models import Post
 
 logger = logging.getLogger("herald.events")
 
@@ -20,8 +25,6 @@ logger = logging.getLogger("herald.events")
 def emit(event: str, *, workspace_id: int, payload: dict[str, Any]) -> None:
     """Record an event for the workspace and enqueue its webhooks. Never raises into the engine."""
     logger.info("%s workspace=%s %s", event, workspace_id, payload)
-    from . import webhooks
-
     try:
         webhooks.enqueue_event(event, workspace_id=workspace_id, payload=payload)
     except Exception:
@@ -81,6 +84,11 @@ def post_event(event: str, post: Post, *, actor: User | None, reason: str = "") 
     if reason:
         payload["reason"] = reason
     emit(event, workspace_id=post.workspace_id, payload=payload)
+
+
+@receiver(hooks.channel_needs_reconnect)
+def _on_channel_needs_reconnect(sender: type[Channel], *, channel: Channel, **kwargs: Any) -> None:
+    channel_needs_reconnect(channel)
 
 
 def channel_needs_reconnect(channel: Channel) -> None:

@@ -6,18 +6,22 @@ API never look a row up without it.
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from typing import Any
 
 from django.conf import settings
-from django.db import models
+from django.db import models, transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from accounts.models import Workspace, validate_timezone
 
+from . import hooks
 from .crypto import EncryptedJSONField
 from .networks import network_choices
+
+logger = logging.getLogger(__name__)
 
 
 def web_link(url: str) -> str:
@@ -85,6 +89,24 @@ class Channel(models.Model):
     @property
     def is_active(self) -> bool:
         return self.status == ChannelStatus.ACTIVE
+
+    def mark_needs_reconnect(self, reason: str) -> bool:
+        """Flag an active channel for reconnecting and notify once. Returns True if it changed."""
+        changed = Channel.objects.filter(pk=self.pk, status=ChannelStatus.ACTIVE).update(
+            status=ChannelStatus.NEEDS_RECONNECT, status_detail=reason
+        )
+        self.status, self.status_detail = ChannelStatus.NEEDS_RECONNECT, reason
+        if changed:
+            logger.warning("channel %s needs reconnect: %s", self.pk, reason)
+            transaction.on_commit(
+                lambda: hooks.channel_needs_reconnect.send(sender=Channel, channel=self)
+            )
+        return bool(changed)
+
+    @property
+    def label(self) -> str:
+        """What Herald calls the channel: its chosen name, else display name, else handle."""
+        return self.name or self.display_name or self.handle
 
 
 class MastodonApp(models.Model):
@@ -524,3 +546,30 @@ class Comment(models.Model):
 
     def __str__(self) -> str:
         return f"Comment {self.pk} on post {self.post_id}"
+
+
+class CalendarFeed(models.Model):
+    """One member's private iCalendar feed of a workspace's posts, reached by a secret URL.
+
+    Lookups go through a SHA-256 hash of the token; the token itself is kept encrypted only so
+    its owner can copy the URL again.
+    """
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="calendar_feeds"
+    )
+    workspace = models.ForeignKey(
+        Workspace, on_delete=models.CASCADE, related_name="calendar_feeds"
+    )
+    token_hash = models.CharField(max_length=64, unique=True, editable=False)
+    secrets = EncryptedJSONField(default=dict, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_fetched_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "workspace"], name="one_feed_per_member")
+        ]
+
+    def __str__(self) -> str:
+        return f"Calendar feed of {self.user_id} in workspace {self.workspace_id}"

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+from typing import Any
 from uuid import UUID
 
 from celery import shared_task
+from django.dispatch import receiver
 
-from . import channels, dispatch, publishing, webhooks
+from . import channels, dispatch, hooks, publishing, webhooks
+from .api.idempotency import purge_expired
 from .models import Channel, ChannelStatus
 from .networks import entries
 
 
 @shared_task(ignore_result=True)
 def dispatch_tick() -> None:
-    dispatch.run_tick()
+    dispatch.run_tick(enqueue=enqueue_publish)
 
 
 @shared_task(ignore_result=True, acks_late=False)
@@ -47,6 +50,12 @@ def send_webhook(webhook_delivery_id: int) -> None:
         send_webhook.apply_async((webhook_delivery_id,), countdown=retry_in)
 
 
+@receiver(hooks.webhook_deliveries_logged)
+def _on_webhook_deliveries_logged(sender: type[Any], *, ids: list[int], **kwargs: Any) -> None:
+    for pk in ids:
+        send_webhook.delay(pk)
+
+
 @shared_task(ignore_result=True)
 def send_due_webhooks() -> None:
     for pk in webhooks.due_ids():
@@ -55,8 +64,6 @@ def send_due_webhooks() -> None:
 
 @shared_task(ignore_result=True)
 def purge_idempotency_records() -> None:
-    from .api.idempotency import purge_expired
-
     purge_expired()
 
 

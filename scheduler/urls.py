@@ -1,6 +1,6 @@
 from django.urls import include, path
 
-from . import public_media, team_views, views
+from . import calendar_views, public_media, team_views, views
 from .networks import entries
 
 app_name = "scheduler"
@@ -32,4 +32,12 @@ urlpatterns = [
         views.channel_action,
         name="channel_action",
     ),
+    path("calendar/", calendar_views.calendar_page, name="calendar"),
+    path("calendar/move/", calendar_views.calendar_move, name="calendar_move"),
+    path("calendar/subscribe/", calendar_views.feed_settings, name="feed_settings"),
+    path("calendar/feed/<str:token>.ics", calendar_views.calendar_feed, name="calendar_feed"),
+    path("queue/", calendar_views.queue_index, name="queue_index"),
+    path("queue/<int:pk>/", calendar_views.queue_page, name="queue"),
+    path("queue/<int:pk>/<str:action>/", calendar_views.queue_action, name="queue_action"),
+    path("schedule/<int:pk>/", calendar_views.schedule_page, name="schedule"),
 ]

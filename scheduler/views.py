@@ -13,7 +13,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from accounts.models import Membership
+from accounts.models import CANCEL_REFUSED, Membership
 
 from . import channels as channel_flows
 from . import compose, states
@@ -126,8 +126,8 @@ def _parse_local(value: str, zone: zoneinfo.ZoneInfo) -> datetime | None:
 @require_POST
 @member_view
 def cancel_post(request: HttpRequest, membership: Membership, pk: int) -> HttpResponse:
-    require(membership.can_compose, "Viewers cannot change posts.")
     post = get_object_or_404(Post.objects.for_workspace(membership.workspace), pk=pk)
+    require(membership.can_cancel(post), CANCEL_REFUSED)
     cancelled = compose.cancel_post(post)
     messages.info(request, f"Cancelled {cancelled} scheduled delivery(ies); published ones stay.")
     return redirect("scheduler:post_detail", pk=post.pk)

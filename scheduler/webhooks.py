@@ -38,6 +38,7 @@ from django.utils import timezone
 
 from accounts.models import Membership
 
+from . import hooks
 from .models import Webhook, WebhookDelivery, WebhookDeliveryStatus, WebhookEvent
 from .networks.base import InvalidServerURL, check_server_url
 from .outbound import Fetched, OutboundError, fetch
@@ -151,15 +152,10 @@ def enqueue_event(event: str, *, workspace_id: int, payload: dict[str, Any]) -> 
             for webhook in webhooks
         )
     ids = [row.pk for row in rows]
-    transaction.on_commit(lambda: _enqueue_sends(ids))
+    transaction.on_commit(
+        lambda: hooks.webhook_deliveries_logged.send(sender=WebhookDelivery, ids=ids)
+    )
     return ids
-
-
-def _enqueue_sends(ids: list[int]) -> None:
-    from .tasks import send_webhook
-
-    for pk in ids:
-        send_webhook.delay(pk)
 
 
 # -- sending ----------------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from accounts.models import Membership, Workspace
+from accounts.models import CANCEL_REFUSED, Membership, Workspace
 
 from .. import approvals, compose, states
 from ..models import Activity, Channel, Delivery, Media, Post, PostStatus
@@ -220,8 +220,7 @@ class PostDetailView(WorkspaceView):
     def _require_author_or_editor(self, membership: Membership, post: Post) -> None:
         self.require(membership.can_compose, "Viewers cannot change posts.")
         self.require(
-            membership.can_publish or post.author_id == membership.user_id,
-            "Contributors can change only their own posts.",
+            membership.can_change_post(post), "Contributors can change only their own posts."
         )
 
     @extend_schema(
@@ -285,7 +284,7 @@ class PostDetailView(WorkspaceView):
     def delete(self, request: Request, pk: int) -> Response:
         membership = self.membership
         post = self._post(pk)
-        self._require_author_or_editor(membership, post)
+        self.require(membership.can_cancel(post), CANCEL_REFUSED)
         compose.cancel_post(post)
         return Response(s.PostSerializer(self._post(pk)).data)
 

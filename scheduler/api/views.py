@@ -359,6 +359,11 @@ class MediaDetailView(WorkspaceView):
     def patch(self, request: Request, pk: int) -> Response:
         self.require(self.membership.can_compose, "Viewers cannot change media.")
         media = self.lookup(Media.objects, pk)
+        self.require(
+            self.membership.can_change_media(media),
+            "Contributors can describe only their own uploads, and not once a post using them "
+            "awaits approval or was approved; ask an editor.",
+        )
         serializer = s.MediaUpdateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         media.alt_text = serializer.validated_data["alt_text"]

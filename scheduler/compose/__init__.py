@@ -17,7 +17,7 @@ from .common import (
     validate_for_channels,
 )
 from .create import create_post
-from .update import UpdateResult, update_post
+from .update import UpdateResult, update_post, why_unchangeable
 from .when import PAST_TOLERANCE, WHEN_CHOICES, parse_local, timing
 
 __all__ = [
@@ -41,4 +41,5 @@ __all__ = [
     "timing",
     "update_post",
     "validate_for_channels",
+    "why_unchangeable",
 ]

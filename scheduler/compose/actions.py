@@ -12,6 +12,7 @@ from accounts.models import Membership
 from .. import activity, states
 from ..models import (
     ActivityVerb,
+    Channel,
     Delivery,
     DeliveryStatus,
     Post,
@@ -28,15 +29,18 @@ from .common import (
 )
 
 
-def cancel_post(post: Post) -> int:
-    """Cancel every delivery not yet publishing; published history stays. Returns how many.
-
+def cancel_post(post: Post, *, channel: Channel | None = None) -> int:
+    """Cancel every delivery not yet publishing (only the one on `channel` if given); published
+    history stays. Returns how many.
 
     Later queued posts on the same channels move up onto the freed slots.
     """
     with transaction.atomic():
-        queued_channels = _queued_channels(post.deliveries.filter(status__in=CHANGEABLE))
-        cancelled = states.apply(post.deliveries.all(), "cancel", next_attempt_at=None)
+        targets = (
+            post.deliveries.all() if channel is None else post.deliveries.filter(channel=channel)
+        )
+        queued_channels = _queued_channels(targets.filter(status__in=CHANGEABLE))
+        cancelled = states.apply(targets, "cancel", next_attempt_at=None)
         if not post.deliveries.exclude(status=DeliveryStatus.CANCELLED).exists():
             Post.objects.filter(pk=post.pk).update(status=PostStatus.CANCELLED)
         _reflow_quietly(queued_channels)

@@ -50,6 +50,11 @@ def _changeable(delivery: Delivery) -> bool:
     return delivery.status in CHANGEABLE and not delivery.has_sent_anything()
 
 
+def why_unchangeable(delivery: Delivery) -> str | None:
+    """Why the delivery's content or time can no longer change, or None if it still can."""
+    return None if _changeable(delivery) else _why_unchanged(delivery)
+
+
 def _why_unchanged(delivery: Delivery) -> str:
     if delivery.status in CHANGEABLE:
         return (

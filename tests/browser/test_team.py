@@ -166,7 +166,7 @@ def test_team_invites_reviews_publishes_and_keeps_a_log(
     log = page.locator(".activity-list")
     for text in [
         "invited editor@example.com",
-        "joined contributor@example.com",
+        "Contributor joined as contributor",
         "submitted for approval",
         "approved",
         "published",

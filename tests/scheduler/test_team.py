@@ -7,7 +7,6 @@ import pytest
 
 from accounts.models import Notification, NotificationKind, Role
 from config.celery import app as celery_app
-from scheduler import channels as channel_flows
 from scheduler.compose import PartInput, update_post
 from scheduler.models import Activity
 from tests.conftest import add_member, schedule, tick_and_publish
@@ -94,7 +93,7 @@ def test_channel_needing_reconnect_notifies_owners_and_admins(
     add_member(workspace, "ed@example.com", Role.EDITOR)
 
     with django_capture_on_commit_callbacks(execute=True):
-        channel_flows.mark_needs_reconnect(mastodon_channel, "The token was revoked.")
+        mastodon_channel.mark_needs_reconnect("The token was revoked.")
 
     notified = Notification.objects.filter(kind=NotificationKind.CHANNEL_NEEDS_RECONNECT)
     assert sorted(n.user.email for n in notified) == ["admin@example.com", "alice@example.com"]

@@ -10,9 +10,9 @@ from mastodon import Mastodon, MastodonError
 
 from accounts.models import Workspace
 
-from ... import channels
 from ...models import Channel, MastodonApp
 from ..base import ErrorCategory, NetworkError, check_server_url
+from ..connect import save_channel
 from .network import USER_AGENT, GuardedSession, MastodonNetwork, classify, client
 
 
@@ -26,9 +26,9 @@ def connect_mastodon_token(workspace: Workspace, *, server_url: str, access_toke
     probe = Channel(workspace=workspace, network=MastodonNetwork.key, server_url=base_url)
     probe.credentials = {"access_token": access_token}
     profile = MastodonNetwork(probe).verify_credentials()
-    return channels.save_channel(
+    return save_channel(
         workspace,
-        network=MastodonNetwork.key,
+        network=MastodonNetwork,
         server_url=base_url,
         profile=profile,
         credentials={"access_token": access_token},

@@ -883,7 +883,7 @@ def test_reconnecting_replaces_the_session_and_reactivates(workspace, fake_pds):
         remember_password=True,
     )
     assert channel.credentials["app_password"] == ALICE_APP_PASSWORD
-    channel_flows.mark_needs_reconnect(channel, "revoked")
+    channel.mark_needs_reconnect("revoked")
 
     again = connect_bluesky(
         workspace,

@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
     dependencies = [
         ("accounts", "0003_team_people_notifications"),
-        ("scheduler", "0003_delivery_catch_up_index"),
+        ("scheduler", "0004_cal_calendar_feed"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
