@@ -1,74 +1,18 @@
-"""Connecting channels and keeping them healthy."""
+"""Keeping channels healthy: verifying their credentials, pausing and resuming them."""
 
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
 
-from accounts.models import Workspace
-
-from . import events
-from .models import Channel, ChannelStatus
+from . import activity
+from .models import ActivityVerb, Channel, ChannelStatus, DeliveryStatus
 from .networks import network_for
-from .networks.base import ErrorCategory, NetworkError, Profile
+from .networks.base import ErrorCategory, NetworkError
 
 logger = logging.getLogger(__name__)
-
-
-def save_channel(
-    workspace: Workspace,
-    *,
-    network: str,
-    server_url: str,
-    profile: Profile,
-    credentials: dict[str, Any],
-    **fields: Any,
-) -> Channel:
-    """Create the channel for this account, or reconnect the existing one. Returns it.
-
-    Reconnecting merges credentials, so a reconnect that does not return (say) a refresh token
-    never wipes the stored one; it sets the channel active again, and deliveries that waited
-    for the reconnect go out (within the catch-up window).
-    """
-    with transaction.atomic():
-        channel, created = Channel.objects.select_for_update().get_or_create(
-            workspace=workspace,
-            network=network,
-            server_url=server_url,
-            remote_id=profile.remote_id,
-            defaults={"handle": profile.handle, "timezone": workspace.timezone},
-        )
-        merged = dict(channel.credentials) if not created else {}
-        merged.update({key: value for key, value in credentials.items() if value})
-        channel.credentials = merged
-        channel.handle = profile.handle
-        channel.display_name = profile.display_name
-        channel.avatar_url = profile.avatar_url
-        channel.profile_url = profile.profile_url
-        channel.status = ChannelStatus.ACTIVE
-        channel.status_detail = ""
-        channel.last_verified_at = timezone.now()
-        channel.credentials_version += 1
-        for name, value in fields.items():
-            setattr(channel, name, value)
-        channel.save()
-    network_for(channel).limits(refresh=True)
-    return channel
-
-
-def mark_needs_reconnect(channel: Channel, reason: str) -> bool:
-    """Flag an active channel for reconnecting and notify once. Returns True if it changed."""
-    changed = Channel.objects.filter(pk=channel.pk, status=ChannelStatus.ACTIVE).update(
-        status=ChannelStatus.NEEDS_RECONNECT, status_detail=reason
-    )
-    channel.status, channel.status_detail = ChannelStatus.NEEDS_RECONNECT, reason
-    if changed:
-        logger.warning("channel %s needs reconnect: %s", channel.pk, reason)
-        transaction.on_commit(lambda: events.channel_needs_reconnect(channel))
-    return bool(changed)
 
 
 def verify_channel(channel: Channel) -> bool:
@@ -83,7 +27,7 @@ def verify_channel(channel: Channel) -> bool:
         profile = network.verify_credentials()
     except NetworkError as error:
         if error.category == ErrorCategory.AUTH:
-            mark_needs_reconnect(channel, error.message)
+            channel.mark_needs_reconnect(error.message)
             return False
         logger.info("channel %s: verification postponed: %s", channel.pk, error.message)
         return True
@@ -102,27 +46,24 @@ def set_paused(channel: Channel, paused: bool) -> None:
         if paused
         else (ChannelStatus.PAUSED, ChannelStatus.ACTIVE)
     )
-    Channel.objects.filter(pk=channel.pk, status=source).update(status=target)
+    if Channel.objects.filter(pk=channel.pk, status=source).update(status=target):
+        verb = ActivityVerb.PAUSED if paused else ActivityVerb.RESUMED
+        activity.record(verb, workspace_id=channel.workspace_id, channel=channel)
     channel.refresh_from_db(fields=["status"])
 
 
-def connect_mastodon_token(workspace: Workspace, *, server_url: str, access_token: str) -> Channel:
-    """Connect (or reconnect) the Mastodon account behind an access token. Returns the channel.
+class ChannelBusy(Exception):
+    """The channel cannot be removed now; the message says why."""
 
-    The server URL is checked (no private addresses unless allowed) and the token verified
-    against the server before anything is saved. Raises InvalidServerURL or NetworkError.
+
+def remove_channel(channel: Channel) -> None:
+    """Disconnect and delete the channel with its deliveries (their history included).
+
+    Raises ChannelBusy while one of its deliveries is being published.
     """
-    from .networks.base import check_server_url
-    from .networks.mastodon import MastodonNetwork
-
-    base_url = check_server_url(server_url)
-    probe = Channel(workspace=workspace, network="mastodon", server_url=base_url)
-    probe.credentials = {"access_token": access_token}
-    profile = MastodonNetwork(probe).verify_credentials()
-    return save_channel(
-        workspace,
-        network="mastodon",
-        server_url=base_url,
-        profile=profile,
-        credentials={"access_token": access_token},
-    )
+    with transaction.atomic():
+        locked = Channel.objects.select_for_update().get(pk=channel.pk)
+        if locked.deliveries.filter(status=DeliveryStatus.PUBLISHING).exists():
+            raise ChannelBusy("A post is being published on this channel; try again in a minute.")
+        activity.record(ActivityVerb.REMOVED, workspace_id=locked.workspace_id, channel=locked)
+        locked.delete()

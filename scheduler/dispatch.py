@@ -54,14 +54,9 @@ class TickResult:
     claimed: list[Claim] = field(default_factory=list)
 
 
-def run_tick(
-    now: datetime | None = None, *, enqueue: Callable[[Claim], None] | None = None
-) -> TickResult:
+def run_tick(now: datetime | None = None, *, enqueue: Callable[[Claim], None]) -> TickResult:
     """Run one dispatch tick. Returns what it did; `enqueue` receives each claim after commit."""
-    from .tasks import enqueue_publish
-
     now = now or timezone.now()
-    enqueue = enqueue or enqueue_publish
     result = TickResult(missed=mark_missed(now))
     result.reclaimed = reclaim_expired(now, limit=settings.HERALD_CLAIM_BATCH)
     result.claimed = claim_due(

@@ -9,8 +9,15 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
+from django.dispatch import receiver
+
+from . import hooks, webhooks
+from .models import Channel, Delivery
+
 if TYPE_CHECKING:
-    from .models import Channel, Delivery
+    from accounts.models import User
+
+    from .models import Post
 
 logger = logging.getLogger("herald.events")
 
@@ -18,8 +25,6 @@ logger = logging.getLogger("herald.events")
 def emit(event: str, *, workspace_id: int, payload: dict[str, Any]) -> None:
     """Record an event for the workspace and enqueue its webhooks. Never raises into the engine."""
     logger.info("%s workspace=%s %s", event, workspace_id, payload)
-    from . import webhooks
-
     try:
         webhooks.enqueue_event(event, workspace_id=workspace_id, payload=payload)
     except Exception:
@@ -42,20 +47,57 @@ def delivery_payload(delivery: Delivery) -> dict[str, Any]:
 
 
 def delivery_published(delivery: Delivery) -> None:
+    _log_delivery("published", delivery)
     emit(
         "delivery.published", workspace_id=delivery.workspace_id, payload=delivery_payload(delivery)
     )
 
 
 def delivery_failed(delivery: Delivery) -> None:
+    _log_delivery("failed", delivery)
     emit("delivery.failed", workspace_id=delivery.workspace_id, payload=delivery_payload(delivery))
 
 
 def delivery_missed(delivery: Delivery) -> None:
+    _log_delivery("missed", delivery)
     emit("delivery.missed", workspace_id=delivery.workspace_id, payload=delivery_payload(delivery))
 
 
+def _log_delivery(verb: str, delivery: Delivery) -> None:
+    """The activity entry (and, for a failure, the author's notification) of an engine outcome."""
+    from . import notices
+
+    try:
+        notices.delivery_outcome(verb, delivery)
+    except Exception:
+        logger.exception("%s: could not record activity for delivery %s", verb, delivery.pk)
+
+
+def post_event(event: str, post: Post, *, actor: User | None, reason: str = "") -> None:
+    """post.submitted, post.approved, post.rejected."""
+    payload: dict[str, Any] = {
+        "post_id": post.pk,
+        "status": post.status,
+        "author_id": post.author_id,
+        "actor_id": actor.pk if actor else None,
+    }
+    if reason:
+        payload["reason"] = reason
+    emit(event, workspace_id=post.workspace_id, payload=payload)
+
+
+@receiver(hooks.channel_needs_reconnect)
+def _on_channel_needs_reconnect(sender: type[Channel], *, channel: Channel, **kwargs: Any) -> None:
+    channel_needs_reconnect(channel)
+
+
 def channel_needs_reconnect(channel: Channel) -> None:
+    from . import notices
+
+    try:
+        notices.channel_needs_reconnect(channel)
+    except Exception:
+        logger.exception("could not record activity for channel %s", channel.pk)
     emit(
         "channel.needs_reconnect",
         workspace_id=channel.workspace_id,

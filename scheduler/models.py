@@ -6,18 +6,31 @@ API never look a row up without it.
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from typing import Any
 
 from django.conf import settings
-from django.db import models
+from django.db import models, transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from accounts.models import Workspace, validate_timezone
 
+from . import hooks
 from .crypto import EncryptedJSONField
 from .networks import network_choices
+
+logger = logging.getLogger(__name__)
+
+
+def web_link(url: str) -> str:
+    """`url` if it is an http(s) URL safe to put in a link, else "" (`javascript:` and friends)."""
+    url = url.strip()
+    scheme, _, rest = url.partition(":")
+    if scheme.lower() in ("http", "https") and rest.startswith("//") and "\\" not in url:
+        return url
+    return ""
 
 
 class WorkspaceQuerySet(models.QuerySet):
@@ -76,6 +89,24 @@ class Channel(models.Model):
     @property
     def is_active(self) -> bool:
         return self.status == ChannelStatus.ACTIVE
+
+    def mark_needs_reconnect(self, reason: str) -> bool:
+        """Flag an active channel for reconnecting and notify once. Returns True if it changed."""
+        changed = Channel.objects.filter(pk=self.pk, status=ChannelStatus.ACTIVE).update(
+            status=ChannelStatus.NEEDS_RECONNECT, status_detail=reason
+        )
+        self.status, self.status_detail = ChannelStatus.NEEDS_RECONNECT, reason
+        if changed:
+            logger.warning("channel %s needs reconnect: %s", self.pk, reason)
+            transaction.on_commit(
+                lambda: hooks.channel_needs_reconnect.send(sender=Channel, channel=self)
+            )
+        return bool(changed)
+
+    @property
+    def label(self) -> str:
+        """What Herald calls the channel: its chosen name, else display name, else handle."""
+        return self.name or self.display_name or self.handle
 
 
 class MastodonApp(models.Model):
@@ -262,7 +293,9 @@ class Delivery(models.Model):
 
     @property
     def remote_urls(self) -> list[str]:
-        return [state.get("url", "") for state in self.part_states if state.get("url")]
+        """Links to the published parts; only http(s) ones (a server's answer is not trusted)."""
+        urls = (web_link(state.get("url") or "") for state in self.part_states)
+        return [url for url in urls if url]
 
     def has_sent_anything(self) -> bool:
         """True once a part is live, or was sent without a known outcome."""
@@ -359,6 +392,9 @@ class WebhookEvent(models.TextChoices):
     DELIVERY_FAILED = "delivery.failed", "A delivery failed"
     DELIVERY_MISSED = "delivery.missed", "A delivery was missed"
     CHANNEL_NEEDS_RECONNECT = "channel.needs_reconnect", "A channel needs reconnecting"
+    POST_SUBMITTED = "post.submitted", "A post was submitted for approval"
+    POST_APPROVED = "post.approved", "A post was approved"
+    POST_REJECTED = "post.rejected", "A post was rejected"
 
 
 class Webhook(models.Model):
@@ -423,3 +459,117 @@ class WebhookDelivery(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event} to webhook {self.webhook_id} ({self.status})"
+
+
+class ActivityVerb(models.TextChoices):
+    CREATED = "created", "created"
+    EDITED = "edited", "edited"
+    SUBMITTED = "submitted", "submitted for approval"
+    APPROVED = "approved", "approved"
+    REJECTED = "rejected", "rejected"
+    SCHEDULED = "scheduled", "scheduled"
+    RESCHEDULED = "rescheduled", "rescheduled"
+    CANCELLED = "cancelled", "cancelled"
+    PUBLISHED = "published", "published"
+    FAILED = "failed", "failed"
+    MISSED = "missed", "missed"
+    RETRIED = "retried", "retried"
+    COMMENTED = "commented", "commented on"
+    CONNECTED = "connected", "connected"
+    RECONNECTED = "reconnected", "reconnected"
+    NEEDS_RECONNECT = "needs_reconnect", "needs reconnecting"
+    PAUSED = "paused", "paused"
+    RESUMED = "resumed", "resumed"
+    REMOVED = "removed", "removed"
+    INVITED = "invited", "invited"
+    JOINED = "joined", "joined"
+    ROLE_CHANGED = "role_changed", "changed the role of"
+    LEFT = "left", "left"
+
+
+class Activity(models.Model):
+    """One thing that happened in a workspace: who did what to which post, channel or member.
+
+    `changes` holds what the entry needs to be read later even if its subject is deleted
+    (a channel's handle, an invited address, a text before and after an edit).
+    """
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="activity")
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    verb = models.CharField(max_length=20, choices=ActivityVerb.choices)
+    post = models.ForeignKey(
+        Post, on_delete=models.SET_NULL, null=True, blank=True, related_name="activity"
+    )
+    channel = models.ForeignKey(
+        Channel, on_delete=models.SET_NULL, null=True, blank=True, related_name="activity"
+    )
+    member = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="The person an invitation, role change or removal is about",
+    )
+    changes = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    objects = WorkspaceQuerySet.as_manager()
+
+    class Meta:
+        verbose_name_plural = "activity"
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["workspace", "-id"], name="activity_workspace_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.actor or 'Herald'} {self.verb} ({self.created_at:%Y-%m-%d %H:%M})"
+
+
+class Comment(models.Model):
+    """A note on a post by a workspace member; @mentions notify the members named."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="comments")
+    post = models.ForeignKey(Post, on_delete=models.CASCADE, related_name="comments")
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    text = models.TextField()
+    mentions = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    objects = WorkspaceQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"Comment {self.pk} on post {self.post_id}"
+
+
+class CalendarFeed(models.Model):
+    """One member's private iCalendar feed of a workspace's posts, reached by a secret URL.
+
+    Lookups go through a SHA-256 hash of the token; the token itself is kept encrypted only so
+    its owner can copy the URL again.
+    """
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="calendar_feeds"
+    )
+    workspace = models.ForeignKey(
+        Workspace, on_delete=models.CASCADE, related_name="calendar_feeds"
+    )
+    token_hash = models.CharField(max_length=64, unique=True, editable=False)
+    secrets = EncryptedJSONField(default=dict, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_fetched_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "workspace"], name="one_feed_per_member")
+        ]
+
+    def __str__(self) -> str:
+        return f"Calendar feed of {self.user_id} in workspace {self.workspace_id}"

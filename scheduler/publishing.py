@@ -26,7 +26,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from . import channels, events, leases, states
+from . import events, leases, states
 from .compose import parts_for
 from .models import AttemptOutcome, Delivery, DeliveryAttempt, DeliveryStatus
 from .networks import network_for
@@ -243,7 +243,7 @@ class _Run:
         """Reschedule or fail according to the error's category. Returns the outcome."""
         delivery, now = self.delivery, timezone.now()
         if error.category == ErrorCategory.AUTH:
-            channels.mark_needs_reconnect(delivery.channel, error.message)
+            delivery.channel.mark_needs_reconnect(error.message)
             hours = settings.HERALD_CATCH_UP_WINDOW.total_seconds() / 3600
             message = (
                 f"{error.message} Reconnect {delivery.channel.handle} under Channels; this post "

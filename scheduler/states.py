@@ -24,6 +24,7 @@ from typing import Any
 from uuid import UUID
 
 from django.db.models import QuerySet
+from django.utils import timezone
 
 from .models import Delivery, DeliveryStatus
 
@@ -59,7 +60,8 @@ def apply(
     rows = queryset.filter(status__in=sources)
     if under_claim is not None:
         rows = rows.filter(claim_token=under_claim)
-    return rows.update(status=target, **changes)
+    # updated_at by hand: update() skips auto_now, and calendar feeds read it as LAST-MODIFIED.
+    return rows.update(status=target, **{"updated_at": timezone.now(), **changes})
 
 
 def transition(

@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+from typing import Any
 from uuid import UUID
 
 from celery import shared_task
+from django.conf import settings
+from django.dispatch import receiver
 
-from . import channels, dispatch, publishing, webhooks
+from . import channels, dispatch, hooks, media, publishing, webhooks
+from .api.idempotency import purge_expired
 from .models import Channel, ChannelStatus
+from .networks import entries
 
 
 @shared_task(ignore_result=True)
 def dispatch_tick() -> None:
-    dispatch.run_tick()
+    dispatch.run_tick(enqueue=enqueue_publish)
 
 
 @shared_task(ignore_result=True, acks_late=False)
@@ -46,6 +52,12 @@ def send_webhook(webhook_delivery_id: int) -> None:
         send_webhook.apply_async((webhook_delivery_id,), countdown=retry_in)
 
 
+@receiver(hooks.webhook_deliveries_logged)
+def _on_webhook_deliveries_logged(sender: type[Any], *, ids: list[int], **kwargs: Any) -> None:
+    for pk in ids:
+        send_webhook.delay(pk)
+
+
 @shared_task(ignore_result=True)
 def send_due_webhooks() -> None:
     for pk in webhooks.due_ids():
@@ -54,13 +66,17 @@ def send_due_webhooks() -> None:
 
 @shared_task(ignore_result=True)
 def purge_idempotency_records() -> None:
-    from .api.idempotency import purge_expired
-
     purge_expired()
 
 
 @shared_task(ignore_result=True)
-def refresh_threads_tokens() -> None:
-    from .networks import threads
+def delete_unused_uploads() -> None:
+    media.delete_unused_uploads(older_than=timedelta(hours=settings.HERALD_UNUSED_MEDIA_HOURS))
 
-    threads.refresh_due_tokens()
+
+@shared_task(ignore_result=True)
+def refresh_credentials() -> None:
+    """Every network's credential job (those whose credentials expire), from the registry."""
+    for entry in entries():
+        if entry.refresh_due_credentials is not None:
+            entry.refresh_due_credentials()

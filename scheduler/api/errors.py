@@ -101,7 +101,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     if isinstance(exc, Http404):
         exc = exceptions.NotFound("No such object in this workspace.")
     elif isinstance(exc, DjangoPermissionDenied):
-        exc = exceptions.PermissionDenied(str(exc) or None)
+        exc = exceptions.PermissionDenied(str(exc) or None, code="forbidden")
     elif isinstance(exc, RequestDataTooBig):
         exc = ApiError(413, "request_too_large", "The request body is too large.")
     if not isinstance(exc, exceptions.APIException):

@@ -6,30 +6,27 @@ Posts and deliveries are in `posts.py`.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from importlib import import_module
 from typing import Any
 
-from django.db import transaction
 from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema
 from rest_framework import status
 from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from accounts.models import Workspace
-
 from .. import channels as channel_flows
 from .. import media as media_flows
 from .. import queue as queue_flows
 from .. import webhooks as webhook_flows
-from ..models import Channel, DeliveryStatus, Media, PostPart, Webhook, WebhookDelivery
+from ..models import Channel, Media, PostPart, Webhook, WebhookDelivery
+from ..networks import NETWORKS, entries, entry
 from ..networks.base import ErrorCategory, InvalidServerURL, NetworkError
+from ..web import require_channel_manager
 from . import serializers as s
 from .base import PAGE_PARAMS, WorkspaceView, errors, token_auth
 from .errors import ApiError, conflict, validation_error
 from .idempotency import PARAMETER as IDEMPOTENCY_KEY
-from .idempotency import idempotent
+from .idempotency import ResponseWithSecrets, idempotent
 
 
 class MeView(WorkspaceView):
@@ -54,37 +51,6 @@ class MeView(WorkspaceView):
 
 
 # -- channels -------------------------------------------------------------------------------------------
-def _connect_mastodon(workspace: Workspace, data: dict[str, Any]) -> Channel:
-    return channel_flows.connect_mastodon_token(
-        workspace, server_url=data["server_url"], access_token=data["access_token"]
-    )
-
-
-def _connect_bluesky(workspace: Workspace, data: dict[str, Any]) -> Channel:
-    connect: Callable[..., Channel] = import_module("scheduler.networks.bluesky").connect_bluesky
-    return connect(
-        workspace,
-        identifier=data["handle"],
-        app_password=data["app_password"],
-        server_url=data.get("server_url") or None,
-    )
-
-
-def _connect_threads(workspace: Workspace, data: dict[str, Any]) -> Channel:
-    connect: Callable[..., Channel] = import_module(
-        "scheduler.networks.threads"
-    ).connect_threads_token
-    return connect(workspace, access_token=data["access_token"])
-
-
-# network -> how to connect it with credentials given directly (imported lazily).
-CONNECTORS: dict[str, Callable[[Workspace, dict[str, Any]], Channel]] = {
-    "mastodon": _connect_mastodon,
-    "bluesky": _connect_bluesky,
-    "threads": _connect_threads,
-}
-
-
 def network_error(error: NetworkError) -> ApiError:
     """A network's refusal or unavailability while connecting, as an API error."""
     if error.category == ErrorCategory.AUTH:
@@ -116,7 +82,7 @@ class ChannelListView(WorkspaceView):
         "Connecting an account that is already a channel reconnects it.",
         request=PolymorphicProxySerializer(
             component_name="ChannelConnect",
-            serializers=list(s.CONNECT_SERIALIZERS.values()),
+            serializers=[entry.connect_serializer for entry in entries()],
             resource_type_field_name="network",
         ),
         parameters=[IDEMPOTENCY_KEY],
@@ -126,14 +92,15 @@ class ChannelListView(WorkspaceView):
     @idempotent
     def post(self, request: Request) -> Response:
         membership = self.membership
-        self.require(membership.can_manage_channels, "Only owners and admins connect channels.")
+        require_channel_manager(membership)
         network = request.data.get("network") if isinstance(request.data, dict) else None
-        if not isinstance(network, str) or network not in CONNECTORS:
-            raise validation_error({"network": [f"Choose one of: {', '.join(CONNECTORS)}."]})
-        serializer = s.CONNECT_SERIALIZERS[network](data=request.data)
+        if not isinstance(network, str) or network not in NETWORKS:
+            raise validation_error({"network": [f"Choose one of: {', '.join(NETWORKS)}."]})
+        connecting = entry(network)
+        serializer = connecting.connect_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         try:
-            channel = CONNECTORS[network](membership.workspace, serializer.validated_data)
+            channel = connecting.connect(membership.workspace, serializer.validated_data)
         except InvalidServerURL as error:
             raise validation_error({"server_url": [str(error)]}) from error
         except NetworkError as error:
@@ -192,13 +159,12 @@ class ChannelDetailView(WorkspaceView):
         tags=["channels"],
     )
     def delete(self, request: Request, pk: int) -> Response:
-        self.require(self.membership.can_manage_channels, "Only owners and admins remove channels.")
+        require_channel_manager(self.membership)
         channel = self.lookup(Channel.objects, pk)
-        with transaction.atomic():
-            locked = Channel.objects.select_for_update().get(pk=channel.pk)
-            if locked.deliveries.filter(status=DeliveryStatus.PUBLISHING).exists():
-                raise conflict("A post is being published on this channel; try again in a minute.")
-            locked.delete()
+        try:
+            channel_flows.remove_channel(channel)
+        except channel_flows.ChannelBusy as error:
+            raise conflict(str(error)) from error
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -393,6 +359,11 @@ class MediaDetailView(WorkspaceView):
     def patch(self, request: Request, pk: int) -> Response:
         self.require(self.membership.can_compose, "Viewers cannot change media.")
         media = self.lookup(Media.objects, pk)
+        self.require(
+            self.membership.can_change_media(media),
+            "Contributors can describe only their own uploads, and not once a post using them "
+            "awaits approval or was approved; ask an editor.",
+        )
         serializer = s.MediaUpdateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         media.alt_text = serializer.validated_data["alt_text"]
@@ -440,7 +411,7 @@ class WebhookListView(WorkspaceView):
             raise validation_error(error.errors) from error
         body = s.WebhookCreatedSerializer(webhook).data
         body["secret"] = secret
-        return Response(body, status=status.HTTP_201_CREATED)
+        return ResponseWithSecrets(body, secret_fields=("secret",), status=status.HTTP_201_CREATED)
 
 
 class WebhookDetailView(WorkspaceView):

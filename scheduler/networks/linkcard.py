@@ -1,5 +1,4 @@
-"""Fetching URLs that users typed, without letting them reach inside our network (SSRF), and the
-Open Graph card of a link.
+"""Fetching URLs that users typed, without letting them reach inside our network (SSRF).
 
 `safe_request()` is the guarded fetch every outbound request to a user-chosen URL should use (link
 cards, webhooks, media URLs): http(s) only; the host is resolved once and every address it
@@ -8,9 +7,6 @@ ranges, IPv4-mapped and NAT64 forms included); the connection then goes to that 
 (so a second DNS answer cannot swap in a private one); each redirect is checked the same way; the
 body is capped and the whole exchange has a deadline. Hosts listed in HERALD_ALLOWED_PRIVATE_HOSTS
 (`host` or `host:port`) skip the address check, for LAN setups and the test suite's local servers.
-
-Bluesky does not build link cards server-side (PLATFORMS.md §2.2 "Link cards", B7): the client
-fetches the page, reads og:title / og:description / og:image and uploads the image as the thumb.
 """
 
 from __future__ import annotations
@@ -19,8 +15,7 @@ import ipaddress
 import logging
 import socket
 import time
-from dataclasses import dataclass, field
-from html.parser import HTMLParser
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
@@ -34,8 +29,6 @@ REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 # NAT64 (RFC 6052) and 6to4 addresses embed an IPv4 address that is what really gets reached.
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
 _6TO4 = ipaddress.ip_network("2002::/16")
-MAX_TITLE = 300
-MAX_DESCRIPTION = 1000
 
 
 class FetchError(Exception):
@@ -65,15 +58,6 @@ class _Target:
     host_header: str
     hostname: str
     scheme: str
-
-
-@dataclass
-class LinkCard:
-    url: str
-    title: str
-    description: str
-    image_url: str = ""
-    extra: dict[str, str] = field(default_factory=dict)
 
 
 # -- the guarded fetch -------------------------------------------------------------------------------
@@ -205,129 +189,3 @@ def _read_capped(
                 raise FetchError(f"The file is larger than {max_bytes // 1024} KB.")
             return b"".join(chunks)[:max_bytes], True
     return b"".join(chunks), False
-
-
-# -- Open Graph ------------------------------------------------------------------------------------
-class _MetaParser(HTMLParser):
-    """Collects <meta property/name=... content=...>, the <title> and <meta charset>."""
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.meta: dict[str, str] = {}
-        self.title = ""
-        self._in_title = False
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        values = {name.lower(): value or "" for name, value in attrs}
-        if tag == "meta":
-            key = (values.get("property") or values.get("name") or "").strip().lower()
-            if key and "content" in values:
-                self.meta.setdefault(key, values["content"].strip())
-        elif tag == "title":
-            self._in_title = True
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag == "title":
-            self._in_title = False
-
-    def handle_data(self, data: str) -> None:
-        if self._in_title:
-            self.title += data
-
-
-def parse_open_graph(html: str, base_url: str) -> LinkCard | None:
-    """The card described by a page's Open Graph (or Twitter, or plain HTML) tags; None if untitled."""
-    parser = _MetaParser()
-    try:
-        parser.feed(html)
-        parser.close()
-    except Exception:  # malformed markup: keep what was parsed
-        logger.debug("link card: could not parse all of %s", base_url, exc_info=True)
-    meta = parser.meta
-    title = meta.get("og:title") or meta.get("twitter:title") or " ".join(parser.title.split())
-    if not title:
-        return None
-    description = (
-        meta.get("og:description")
-        or meta.get("twitter:description")
-        or meta.get("description")
-        or ""
-    )
-    image = (
-        meta.get("og:image:secure_url")
-        or meta.get("og:image")
-        or meta.get("og:image:url")
-        or meta.get("twitter:image")
-        or meta.get("twitter:image:src")
-        or ""
-    )
-    return LinkCard(
-        url=base_url,
-        title=title[:MAX_TITLE],
-        description=description[:MAX_DESCRIPTION],
-        image_url=urljoin(base_url, image) if image else "",
-    )
-
-
-def fetch_link_card(url: str) -> LinkCard | None:
-    """The Open Graph card of the page at `url`, or None when it cannot be had (never raises).
-
-    The card keeps the URL as written in the post (not where redirects ended).
-    """
-    try:
-        fetched = safe_request(
-            "GET",
-            url,
-            max_bytes=settings.HERALD_LINK_CARD_MAX_BYTES,
-            timeout=settings.HERALD_LINK_CARD_TIMEOUT,
-            headers={"Accept": "text/html,application/xhtml+xml;q=0.9,*/*;q=0.1"},
-            truncate=True,
-        )
-    except FetchError as error:
-        logger.info("link card for %s skipped: %s", url, error)
-        return None
-    if fetched.status != 200 or fetched.content_type not in ("text/html", "application/xhtml+xml"):
-        logger.info(
-            "link card for %s skipped: HTTP %s %s", url, fetched.status, fetched.content_type
-        )
-        return None
-    card = parse_open_graph(_decode_html(fetched), fetched.url)
-    if card is not None:
-        card.url = url
-    return card
-
-
-def fetch_image(url: str) -> bytes | None:
-    """The bytes of the image at `url` through the guard, or None (never raises)."""
-    try:
-        fetched = safe_request(
-            "GET",
-            url,
-            max_bytes=settings.HERALD_LINK_CARD_IMAGE_MAX_BYTES,
-            timeout=settings.HERALD_LINK_CARD_TIMEOUT,
-            headers={"Accept": "image/*"},
-        )
-    except FetchError as error:
-        logger.info("link card image %s skipped: %s", url, error)
-        return None
-    if fetched.status != 200 or not fetched.content_type.startswith("image/"):
-        return None
-    return fetched.content
-
-
-def _decode_html(fetched: Fetched) -> str:
-    charset = ""
-    for part in fetched.headers.get("content-type", "").split(";")[1:]:
-        name, _, value = part.partition("=")
-        if name.strip().lower() == "charset":
-            charset = value.strip().strip("\"'")
-    if not charset:
-        head = fetched.content[:2048].decode("ascii", "replace").lower()
-        marker = head.find("charset=")
-        if marker >= 0:
-            charset = head[marker + 8 :].lstrip("\"'").split('"')[0].split("'")[0].split(";")[0]
-            charset = charset.split()[0].rstrip("/>") if charset.split() else ""
-    try:
-        return fetched.content.decode(charset or "utf-8", "replace")
-    except LookupError:
-        return fetched.content.decode("utf-8", "replace")

@@ -157,3 +157,22 @@ def test_advertised_token_endpoint_on_a_private_address_is_never_contacted(
     assert "private or local address" in response.content.decode()
     assert not Channel.objects.filter(workspace=workspace).exists()
     assert fake_mastodon.requests_to("POST", r"^/oauth/token$") == []
+
+
+def test_callback_refuses_a_member_who_may_no_longer_manage_channels(
+    browser, alice, fake_mastodon, workspace
+):
+    from accounts.models import Membership, Role
+
+    query = _start(browser, fake_mastodon)
+    app = MastodonApp.objects.get()
+    code = fake_mastodon.authorize(
+        app.client_id, query["redirect_uri"][0], query["scope"][0].split(), state=query["state"][0]
+    )
+    Membership.objects.filter(user=alice, workspace=workspace).update(role=Role.EDITOR)
+
+    response = browser.get(CALLBACK, {"code": code, "state": query["state"][0]})
+
+    assert response.status_code == 403
+    assert not Channel.objects.exists()
+    assert not fake_mastodon.requests_to("POST", r"^/oauth/token$")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlsplit
 
 from atproto import Client, models
@@ -15,15 +15,15 @@ from django.conf import settings
 from django.db.models import F
 from django.utils import timezone
 
+from accounts.models import Workspace
+
+from ...models import Channel
 from .. import linkcard
 from ..base import ErrorCategory, NetworkError, Profile, check_server_url
+from ..connect import save_channel
 from .errors import LIBRARY_ERRORS, classify
+from .network import BlueskyNetwork
 from .session import make_client, token_expiry
-
-if TYPE_CHECKING:
-    from accounts.models import Workspace
-
-    from ...models import Channel
 
 logger = logging.getLogger(__name__)
 
@@ -43,8 +43,6 @@ def connect_bluesky(
     app password (encrypted) so Herald can sign in again if the session is ever lost.
     Returns the Channel; raises InvalidServerURL or NetworkError with a message for the user.
     """
-    from ... import channels
-
     identifier = identifier.strip().removeprefix("@")
     app_password = app_password.strip()
     if not identifier or not app_password:
@@ -61,9 +59,9 @@ def connect_bluesky(
     credentials: dict[str, Any] = {"session": session.export()}
     if remember_password:
         credentials["app_password"] = app_password
-    channel = channels.save_channel(
+    channel = save_channel(
         workspace,
-        network="bluesky",
+        network=BlueskyNetwork,
         server_url=session_pds,
         profile=_profile(client, session),
         credentials=credentials,

@@ -23,7 +23,6 @@ from django.conf import settings
 from django.utils import timezone
 from PIL import Image, UnidentifiedImageError
 
-from .. import linkcard, tid
 from ..base import (
     ErrorCategory,
     Limits,
@@ -35,6 +34,7 @@ from ..base import (
     PublishedPart,
     count_graphemes,
 )
+from . import linkcard, tid
 from .errors import classify
 from .images import IMAGE_MAX_BYTES, THUMB_MAX_BYTES, fit_image
 from .session import BlueskySession

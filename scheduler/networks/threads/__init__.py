@@ -2,9 +2,12 @@
 
 - `graph`: the HTTP session and the mapping of Graph errors onto the engine's taxonomy;
 - `network`: `ThreadsNetwork` (validation, containers, publishing, reconciliation, refresh);
-- `connect`: OAuth, connecting with an existing token, and the token refresh job.
+- `connect`: OAuth, connecting with an existing token, and the token refresh job;
+- `views`: the connect page and the OAuth callback; `api`: connecting through the API.
 """
 
+from .. import NetworkEntry
+from . import api, views
 from .connect import (
     authorize_url,
     connect_threads_code,
@@ -14,7 +17,16 @@ from .connect import (
 from .graph import Graph, GraphError, classify
 from .network import ThreadsNetwork, count_links, threads_text_length
 
+ENTRY = NetworkEntry(
+    network=ThreadsNetwork,
+    urlpatterns=views.urlpatterns,
+    connect_serializer=api.ThreadsConnectSerializer,
+    connect=api.connect,
+    refresh_due_credentials=refresh_due_tokens,
+)
+
 __all__ = [
+    "ENTRY",
     "Graph",
     "GraphError",
     "ThreadsNetwork",

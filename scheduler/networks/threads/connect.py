@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
 from urllib.parse import urlencode
 
 from django.conf import settings
@@ -18,7 +17,11 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from accounts.models import Workspace
+
+from ...models import Channel, ChannelStatus
 from ..base import ErrorCategory, NetworkError
+from ..connect import save_channel
 from .graph import (
     INVALID_PARAMETER_CODE,
     LONG_LIVED_LIFETIME,
@@ -28,11 +31,6 @@ from .graph import (
     refresh_token,
 )
 from .network import REFRESH_MIN_AGE, ThreadsNetwork
-
-if TYPE_CHECKING:
-    from accounts.models import Workspace
-
-    from ...models import Channel
 
 logger = logging.getLogger(__name__)
 
@@ -47,8 +45,6 @@ def refresh_due_tokens(*, now: datetime | None = None) -> dict[str, int]:
     3. Threads refusing the token (190, or an expired token) marks the channel needs_reconnect,
        which notifies the workspace; any other failure waits for the next run.
     """
-    from ...models import Channel, ChannelStatus
-
     now = now or timezone.now()
     due = (
         Channel.objects.filter(network=ThreadsNetwork.key)
@@ -72,15 +68,13 @@ def refresh_due_tokens(*, now: datetime | None = None) -> dict[str, int]:
 
 def refresh_channel_token(channel: Channel) -> str:
     """Refresh one channel's token if due: "refreshed", "needs_reconnect", "postponed" or "skipped"."""
-    from ... import channels
-
     try:
         changed = ThreadsNetwork(channel).refresh_credentials()
     except NetworkError as error:
         if error.category != ErrorCategory.AUTH:
             logger.warning("channel %s: %s", channel.pk, error.message)
             return "postponed"
-        channels.mark_needs_reconnect(channel, error.message)
+        channel.mark_needs_reconnect(error.message)
         return "needs_reconnect"
     return "refreshed" if changed else "skipped"
 
@@ -182,9 +176,9 @@ def _young_or_short_lived(token: str) -> tuple[str, datetime]:
 
 
 def _probe(workspace: Workspace, token: str) -> ThreadsNetwork:
-    from ...models import Channel
-
-    channel = Channel(workspace=workspace, network="threads", server_url=settings.THREADS_GRAPH_URL)
+    channel = Channel(
+        workspace=workspace, network=ThreadsNetwork.key, server_url=settings.THREADS_GRAPH_URL
+    )
     channel.credentials = {"access_token": token}  # type: ignore[assignment]
     return ThreadsNetwork(channel)
 
@@ -196,15 +190,13 @@ def _save_threads_channel(
     expires_at: datetime | None,
     refreshed_at: datetime | None,
 ) -> Channel:
-    from ...channels import save_channel
-
     try:
         profile = _probe(workspace, token).verify_credentials()
     except NetworkError as error:
         raise _connect_error(error, "did not accept the new access token") from error
     return save_channel(
         workspace,
-        network=ThreadsNetwork.key,
+        network=ThreadsNetwork,
         server_url=settings.THREADS_GRAPH_URL,
         profile=profile,
         credentials={"access_token": token},

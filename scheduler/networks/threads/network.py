@@ -22,13 +22,15 @@ import re
 import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, cast
 
 import regex
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from ...models import Channel, Media
+from ...public_media import public_base_url_problem, public_media_url
 from ..base import (
     ErrorCategory,
     Limits,
@@ -40,9 +42,6 @@ from ..base import (
     PublishedPart,
 )
 from .graph import MAX_LINKS, Graph, refresh_token
-
-if TYPE_CHECKING:
-    from ...models import Channel, Media
 
 logger = logging.getLogger(__name__)
 
@@ -153,8 +152,6 @@ class ThreadsNetwork(Network):
                 )
             errors.extend(_validate_threads_media(part, where))
         if any(part.media for part in parts):
-            from ...public_media import public_base_url_problem
-
             problem = public_base_url_problem()
             if problem:
                 errors.append(
@@ -479,8 +476,6 @@ def _media_type(part: PartContent) -> str:
 
 
 def _media_fields(media: Media, *, carousel_item: bool = False) -> dict[str, Any]:
-    from ...public_media import public_media_url
-
     is_video = media.kind == "video"
     return {
         "media_type": "VIDEO" if is_video else "IMAGE",
@@ -552,8 +547,6 @@ def _store_token(
     channel: Channel, token: str, expires_at: datetime, *, expected_version: int
 ) -> None:
     """Persist a refreshed token at once, unless the channel was reconnected meanwhile."""
-    from ...models import Channel
-
     now = timezone.now()
     with transaction.atomic():
         row = Channel.objects.select_for_update().get(pk=channel.pk)

@@ -15,9 +15,8 @@ from django.utils import timezone
 from scheduler import channels as channel_flows
 from scheduler.compose import ComposeError, PartInput, create_post
 from scheduler.models import Channel, ChannelStatus, DeliveryStatus
-from scheduler.networks import tid
 from scheduler.networks.base import ErrorCategory, InvalidServerURL, NetworkError
-from scheduler.networks.bluesky import BlueskyNetwork, connect_bluesky
+from scheduler.networks.bluesky import BlueskyNetwork, connect_bluesky, tid
 from tests.conftest import PASSWORD, schedule, tick_and_publish
 from tests.fakes.bluesky import (
     ALICE_APP_PASSWORD,
@@ -884,7 +883,7 @@ def test_reconnecting_replaces_the_session_and_reactivates(workspace, fake_pds):
         remember_password=True,
     )
     assert channel.credentials["app_password"] == ALICE_APP_PASSWORD
-    channel_flows.mark_needs_reconnect(channel, "revoked")
+    channel.mark_needs_reconnect("revoked")
 
     again = connect_bluesky(
         workspace,

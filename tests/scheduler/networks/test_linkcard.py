@@ -6,8 +6,8 @@ import ipaddress
 
 import pytest
 
-from scheduler.networks import linkcard
-from scheduler.networks.linkcard import FetchError, UnsafeURL, safe_request
+from scheduler.networks.bluesky import linkcard
+from scheduler.networks.linkcard import FetchError, UnsafeURL, is_public_address, safe_request
 from tests.fixtures.bluesky import image_bytes
 
 
@@ -192,4 +192,4 @@ def test_image_is_fetched_through_the_guard(page_server, settings):
     ],
 )
 def test_public_address_classification(address, public):
-    assert linkcard.is_public_address(ipaddress.ip_address(address)) is public
+    assert is_public_address(ipaddress.ip_address(address)) is public

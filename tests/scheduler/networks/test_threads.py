@@ -555,7 +555,7 @@ def test_refresh_beat_task_runs_the_refresh(workspace, fake_threads):
     from scheduler import tasks
 
     channel = make_threads_channel(workspace, fake_threads, age=timedelta(days=52))
-    tasks.refresh_threads_tokens()
+    tasks.refresh_credentials()
 
     channel.refresh_from_db()
     assert channel.credentials["access_token"] == fake_threads.refreshes[0]["new"]
@@ -799,15 +799,15 @@ def test_garbled_answer_to_publish_is_treated_as_unknown_outcome(
     assert len(fake_threads.posts) == 1
 
 
-def test_connect_page_is_linked_from_the_navigation(client, alice, fake_threads):
+def test_connect_page_is_linked_from_the_channels_page(client, alice, fake_threads):
     client.force_login(alice)
 
+    channels_page = client.get(reverse("scheduler:channels")).content.decode()
     response = client.get(reverse("scheduler:connect_threads"))
 
+    assert f'href="{reverse("scheduler:connect_threads")}"' in channels_page
     assert response.status_code == 200
-    page = response.content.decode()
-    assert f'href="{reverse("scheduler:connect_threads")}"' in page
-    assert "Continue with Threads" in page
+    assert "Continue with Threads" in response.content.decode()
 
 
 def test_only_owners_and_admins_connect_threads(client, workspace, fake_threads):

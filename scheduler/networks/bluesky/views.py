@@ -2,22 +2,21 @@
 
 from __future__ import annotations
 
-from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import render
+from django.urls import path
 
 from accounts.models import Membership
 
-from .networks.base import InvalidServerURL, NetworkError
-from .networks.bluesky import connect_bluesky
-from .views import _require, member_view
+from ...web import channel_manager_view, connected
+from ..base import InvalidServerURL, NetworkError
+from .connect import connect_bluesky
 
 TEMPLATE = "scheduler/connect_bluesky.html"
 
 
-@member_view
+@channel_manager_view
 def connect_bluesky_view(request: HttpRequest, membership: Membership) -> HttpResponse:
-    _require(membership.can_manage_channels, "Only owners and admins connect channels.")
     if request.method != "POST":
         return render(request, TEMPLATE, {"membership": membership})
     form = request.POST
@@ -33,5 +32,7 @@ def connect_bluesky_view(request: HttpRequest, membership: Membership) -> HttpRe
         message = error.message if isinstance(error, NetworkError) else str(error)
         context = {"membership": membership, "error": message, "form": form}
         return render(request, TEMPLATE, context, status=400)
-    messages.success(request, f"Connected {channel.handle} on Bluesky.")
-    return redirect("scheduler:dashboard")
+    return connected(request, channel)
+
+
+urlpatterns = [path("connect/", connect_bluesky_view, name="connect_bluesky")]

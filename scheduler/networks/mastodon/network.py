@@ -28,7 +28,7 @@ from mastodon import (
     MastodonUnauthorizedError,
 )
 
-from .base import (
+from ..base import (
     ErrorCategory,
     Limits,
     Network,
@@ -395,82 +395,3 @@ def _strip_html(content: str) -> str:
 def _normalise(text: str) -> str:
     # Mastodon rewrites whitespace and shows remote mentions by local part; compare the rest.
     return "".join(REMOTE_MENTION_RE.sub(r"\1", text).split())
-
-
-# -- connecting (OAuth authorization code, or an existing token) -----------------------------------
-def register_app(base_url: str, redirect_uri: str) -> Any:
-    """Herald's app on this instance, registered once and cached (§1.1). Raises NetworkError."""
-    from ..models import MastodonApp
-
-    scopes = " ".join(settings.MASTODON_SCOPES)
-    app = MastodonApp.objects.filter(base_url=base_url).first()
-    if app and app.redirect_uri == redirect_uri and app.scopes == scopes:
-        return app
-    try:
-        client_id, client_secret = Mastodon.create_app(
-            settings.MASTODON_CLIENT_NAME,
-            scopes=settings.MASTODON_SCOPES,
-            redirect_uris=redirect_uri,
-            website=settings.PUBLIC_URL,
-            api_base_url=base_url,
-            request_timeout=settings.HERALD_NETWORK_TIMEOUT,
-            session=GuardedSession(),
-            user_agent=USER_AGENT,
-        )
-    except KeyError as exc:  # M2: create_app does not check the HTTP status
-        raise NetworkError(
-            ErrorCategory.REJECTED,
-            "app_registration_failed",
-            f"{base_url} refused to register Herald as an app. Is it a Mastodon server?",
-        ) from exc
-    except MastodonError as exc:
-        raise classify(exc) from exc
-    except Exception as exc:  # requests errors, non-JSON answers
-        raise NetworkError(
-            ErrorCategory.TRANSIENT, "unreachable", f"Could not reach {base_url}: {exc}"
-        ) from exc
-    app, _ = MastodonApp.objects.update_or_create(
-        base_url=base_url,
-        defaults={
-            "client_id": client_id,
-            "secrets": {"client_secret": client_secret},
-            "redirect_uri": redirect_uri,
-            "scopes": scopes,
-        },
-    )
-    return app
-
-
-def authorize_url(app: Any, *, state: str) -> str:
-    api = client(app.base_url, client_id=app.client_id, client_secret=app.secrets["client_secret"])
-    return str(
-        api.auth_request_url(
-            redirect_uris=app.redirect_uri,
-            scopes=settings.MASTODON_SCOPES,
-            state=state,
-            force_login=True,
-            allow_http=app.base_url.startswith("http://"),
-        )
-    )
-
-
-def exchange_code(app: Any, code: str) -> str:
-    """Trade the authorization code for an access token. Raises NetworkError."""
-    api = client(app.base_url, client_id=app.client_id, client_secret=app.secrets["client_secret"])
-    try:
-        return str(
-            api.log_in(
-                code=code,
-                redirect_uri=app.redirect_uri,
-                scopes=settings.MASTODON_SCOPES,
-                allow_http=app.base_url.startswith("http://"),
-            )
-        )
-    except (MastodonError, LookupError, TypeError, ValueError) as exc:
-        # M3: every log_in failure is an IllegalArgumentError, bad code and server down alike;
-        # a malformed OAuth metadata document fails inside the library with plain errors.
-        raise NetworkError(
-            ErrorCategory.AUTH,
-            "oauth_failed",
-            f"{urlsplit(app.base_url).netloc} did not accept the authorization ({exc}). Try connecting again.",
-        ) from exc

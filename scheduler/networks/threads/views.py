@@ -5,23 +5,23 @@ from __future__ import annotations
 import secrets
 
 from django.conf import settings
-from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import path
 
 from accounts.models import Membership
 
-from .networks import threads
-from .networks.base import NetworkError
-from .views import _require, member_view
+from ...web import channel_manager_view, connected, not_connected
+from ..base import NetworkError
+from .connect import authorize_url, connect_threads_code, connect_threads_token
 
 OAUTH_SESSION_KEY = "threads_oauth_state"
 TEMPLATE = "scheduler/connect_threads.html"
+CONNECT_PAGE = "scheduler:connect_threads"
 
 
-@member_view
+@channel_manager_view
 def connect_threads(request: HttpRequest, membership: Membership) -> HttpResponse:
-    _require(membership.can_manage_channels, "Only owners and admins connect channels.")
     context = {
         "membership": membership,
         "oauth_ready": bool(settings.THREADS_APP_ID and settings.THREADS_APP_SECRET),
@@ -31,34 +31,40 @@ def connect_threads(request: HttpRequest, membership: Membership) -> HttpRespons
     token = request.POST.get("access_token", "").strip()
     try:
         if token:
-            channel = threads.connect_threads_token(membership.workspace, access_token=token)
-            messages.success(request, f"Connected {channel.handle} on Threads.")
-            return redirect("scheduler:dashboard")
+            channel = connect_threads_token(membership.workspace, access_token=token)
+            return connected(request, channel)
         state = secrets.token_urlsafe(24)
-        target = threads.authorize_url(state=state)
+        target = authorize_url(state=state)
     except NetworkError as error:
         return render(request, TEMPLATE, {**context, "error": error.message}, status=400)
     request.session[OAUTH_SESSION_KEY] = state
     return redirect(target)
 
 
-@member_view
+@channel_manager_view
 def threads_callback(request: HttpRequest, membership: Membership) -> HttpResponse:
-    _require(membership.can_manage_channels, "Only owners and admins connect channels.")
     expected = request.session.pop(OAUTH_SESSION_KEY, None)
     if not expected or not secrets.compare_digest(expected, request.GET.get("state", "")):
-        messages.error(
-            request, "That Threads sign-in link expired or was not started here. Connect again."
+        return not_connected(
+            request,
+            "That Threads sign-in link expired or was not started here. Connect again.",
+            retry=CONNECT_PAGE,
         )
-        return redirect("scheduler:connect_threads")
     if "error" in request.GET or not request.GET.get("code"):
         reason = request.GET.get("error_description") or request.GET.get("error") or "no code"
-        messages.error(request, f"Threads did not authorize Herald: {reason}.")
-        return redirect("scheduler:connect_threads")
+        return not_connected(
+            request,
+            f"Threads did not authorize Herald: {reason}.",
+            retry=CONNECT_PAGE,
+        )
     try:
-        channel = threads.connect_threads_code(membership.workspace, code=request.GET["code"])
+        channel = connect_threads_code(membership.workspace, code=request.GET["code"])
     except NetworkError as error:
-        messages.error(request, error.message)
-        return redirect("scheduler:connect_threads")
-    messages.success(request, f"Connected {channel.handle} on Threads.")
-    return redirect("scheduler:dashboard")
+        return not_connected(request, error.message, retry=CONNECT_PAGE)
+    return connected(request, channel)
+
+
+urlpatterns = [
+    path("connect/", connect_threads, name="connect_threads"),
+    path("callback/", threads_callback, name="threads_callback"),
+]
