@@ -253,14 +253,12 @@ class _Run:
             return self._wait(error, now, AttemptOutcome.NEEDS_RECONNECT, message)
         if error.category == ErrorCategory.RATE_LIMITED:
             at = now + timedelta(seconds=error.retry_after or 60)
-            message = f"{error.message} Herald will try again at {at:%H:%M:%S} UTC."
+            message = error.message  # the retry time is shown from next_attempt_at, per reader
             return self._wait(error, at, AttemptOutcome.RATE_LIMITED, message)
         attempts, limit = delivery.attempts, settings.HERALD_MAX_ATTEMPTS
         if error.category == ErrorCategory.TRANSIENT and attempts < limit:
             at = now + timedelta(seconds=error.retry_after or backoff_seconds(attempts))
-            message = (
-                f"{error.message} Attempt {attempts} of {limit}; retrying at {at:%H:%M:%S} UTC."
-            )
+            message = f"{error.message} Attempt {attempts} of {limit}."
             return self._retry_later(error, at, AttemptOutcome.RETRY, message)
         return self._fail(error)
 
