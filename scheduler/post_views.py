@@ -20,6 +20,13 @@ from .overview import OverallStatus, delivery_status, with_overview
 from .web import member_view
 
 PAGE_SIZE = 25
+# Statuses whose time is still ahead ("Goes out ..."); for the others it is past ("Was due ...").
+UPCOMING = [
+    OverallStatus.PENDING_APPROVAL,
+    OverallStatus.QUEUED,
+    OverallStatus.SCHEDULED,
+    OverallStatus.PUBLISHING,
+]
 
 
 def _plural(n: int, word: str) -> str:
@@ -90,6 +97,7 @@ def post_detail(request: HttpRequest, membership: Membership, pk: int) -> HttpRe
         and any(d.can_cancel() for d in deliveries)
         and getattr(post, "overall", "") != OverallStatus.PENDING_APPROVAL,
         "unchanged": [d for d in deliveries if d.pk in unchanged],
+        "upcoming": UPCOMING,
     }
     return render(request, "scheduler/post_detail.html", context)
 
