@@ -55,6 +55,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "scheduler.activity.ActorMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -78,6 +79,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "accounts.context_processors.workspace",
                 "scheduler.context_processors.networks",
+                "scheduler.context_processors.team",
             ],
         },
     },
@@ -397,3 +399,20 @@ CONTENT_SECURITY_POLICY = {
         "frame-ancestors": ["'none'"],
     }
 }
+
+# --- Email (invitations, password resets, notifications) -----------------------------------------
+# One URL: consolemail:// prints emails (development), smtp://user:pass@host:25,
+# smtp+tls://...:587 or smtp+ssl://...:465 send them.
+EMAIL_URL = env.str("EMAIL_URL", default="consolemail://")
+vars().update(
+    {key: value for key, value in env.email_url_config(EMAIL_URL).items() if value is not None}
+)
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Herald <herald@localhost>")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=20)
+# Invitation links stop working after this many days; anyone may sign up only when this is on.
+HERALD_INVITATION_DAYS = env.int("HERALD_INVITATION_DAYS", default=7)
+HERALD_SIGNUP_OPEN = env.bool("HERALD_SIGNUP_OPEN", default=False)
+PASSWORD_RESET_TIMEOUT = env.int("PASSWORD_RESET_TIMEOUT", default=3 * 3600)
+# Password reset emails per address and per client IP, each per hour.
+PASSWORD_RESET_LIMIT = env.int("PASSWORD_RESET_LIMIT", default=5)

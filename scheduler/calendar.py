@@ -175,6 +175,7 @@ class OpenSlot:
     # Filled in by the page: where "add a post here" leads, and the time in the reader's zone.
     link: str = ""
     local_time: str = ""
+    iso: str = ""
 
 
 @dataclass

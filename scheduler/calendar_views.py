@@ -17,11 +17,12 @@ from urllib.parse import urlencode
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
-from accounts.models import Membership
+from accounts.models import CANCEL_REFUSED, Membership
 
 from . import calendar as cal
 from . import channels as channel_flows
@@ -77,6 +78,15 @@ def compose_link(*, at: datetime | None, zone: zoneinfo.ZoneInfo, channel: int |
     return _compose_url() + ("?" + urlencode(query) if query else "")
 
 
+def _post_url(pk: int) -> str:
+    return _post_url_prefix() + f"{pk}/"
+
+
+@functools.cache
+def _post_url_prefix() -> str:
+    return reverse("scheduler:post_detail", args=[1]).removesuffix("1/")
+
+
 @functools.cache
 def _compose_url() -> str:
     # reverse() costs tens of microseconds; a week view links hundreds of open slots.
@@ -122,6 +132,11 @@ def _calendar_context(request: HttpRequest, membership: Membership) -> dict[str,
     now = timezone.now()
     today = now.astimezone(period.zone).date()
     week = period.view == cal.WEEK
+    for channel in page.channels:
+        # Rendered once per channel, not once per chip: a busy week has hundreds of chips.
+        channel.__dict__["avatar_html"] = render_to_string(
+            "scheduler/cal/_avatar.html", {"channel": channel}
+        )
     days = []
     for day in page.days:
         # A month cell shows its first few posts and counts the rest and the open slots.
@@ -151,6 +166,7 @@ def _items(day: cal.CalendarDay, period: cal.CalendarRange) -> list[Item]:
     for slot in day.open_slots:
         slot.link = compose_link(at=slot.at, zone=period.zone, channel=slot.channel.pk)
         slot.local_time = slot.at.astimezone(period.zone).strftime("%H:%M")
+        slot.iso = slot.at.isoformat()
         items.append(Item(slot.at, slot=slot))
     return sorted(items, key=lambda item: item.at)
 
@@ -170,6 +186,7 @@ def _decorate(delivery: Delivery, membership: Membership, zone: zoneinfo.ZoneInf
     extra["shown_status"] = cal.display_status(delivery)
     extra["status_label"] = cal.STATUS_LABELS[extra["shown_status"]]
     extra["colour"] = delivery.channel_id % CHANNEL_COLOURS
+    extra["url"] = _post_url(delivery.post_id)
     extra["movable"] = compose.why_unchangeable(delivery) is None and membership.can_change_post(
         delivery.post
     )
@@ -256,7 +273,7 @@ def _new_time(form: Any, delivery: Delivery, zone: zoneinfo.ZoneInfo) -> datetim
     except ValueError as exc:
         raise cal.CalendarError("Drop the post on a day of the calendar.") from exc
     current = (delivery.published_at or delivery.due_at or timezone.now()).astimezone(zone)
-    return datetime.combine(day, current.time().replace(second=0, microsecond=0), tzinfo=zone)
+    return datetime.combine(day, current.time().replace(microsecond=0), tzinfo=zone)
 
 
 # -- queue -----------------------------------------------------------------------------------------
@@ -298,7 +315,7 @@ def _render_queue(
     context = {
         "membership": membership,
         "channel": channel,
-        "channels": Channel.objects.for_workspace(membership.workspace).order_by("handle"),
+        "channels": cal.workspace_channels(membership.workspace),
         "rows": rows,
         "gaps": gaps,
         "zone": zone.key,
@@ -373,7 +390,7 @@ def _remove(membership: Membership, channel: Channel, form: Any) -> str:
     )
     if delivery is None:
         raise queue_flows.QueueError("That post is no longer in this queue.")
-    require(membership.can_change_post(delivery.post), "You may remove only your own posts.")
+    require(membership.can_cancel(delivery.post), CANCEL_REFUSED)
     if not compose.cancel_post(delivery.post, channel=channel):
         raise queue_flows.QueueError("That post is already being published, so it stays.")
     return f"Removed from {channel.label}'s queue; the posts after it moved up."
@@ -462,6 +479,7 @@ def _render_schedule(
         "membership": membership,
         "channel": channel,
         "days": days,
+        "channels": cal.workspace_channels(membership.workspace),
         "zones": ZONES,
         "rows": rows,
         "zone": zone.key,

@@ -17,6 +17,7 @@ from . import compose, states
 from .listing import SORTS, PostFilters, find_posts
 from .models import Channel, Delivery, Post
 from .overview import OverallStatus, delivery_status, with_overview
+from .team_views import post_team_context
 from .web import member_view
 
 PAGE_SIZE = 25
@@ -98,6 +99,7 @@ def post_detail(request: HttpRequest, membership: Membership, pk: int) -> HttpRe
         and getattr(post, "overall", "") != OverallStatus.PENDING_APPROVAL,
         "unchanged": [d for d in deliveries if d.pk in unchanged],
         "upcoming": UPCOMING,
+        **post_team_context(membership, post),
     }
     return render(request, "scheduler/post_detail.html", context)
 

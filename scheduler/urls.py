@@ -1,6 +1,6 @@
 from django.urls import include, path
 
-from . import calendar_views, compose_views, post_views, public_media, views
+from . import calendar_views, compose_views, post_views, public_media, team_views, views
 from .networks import entries
 
 app_name = "scheduler"
@@ -29,6 +29,14 @@ urlpatterns = [
         public_media.serve_public_media,
         name="public_media",
     ),
+    path("review/", team_views.review_queue, name="review"),
+    path("posts/<int:pk>/approve/", team_views.approve, name="approve_post"),
+    path("posts/<int:pk>/reject/", team_views.reject, name="reject_post"),
+    path("posts/<int:pk>/comments/", team_views.add_comment, name="add_comment"),
+    path("activity/", team_views.activity_log, name="activity"),
+    path("notifications/", team_views.notification_list, name="notifications"),
+    path("notifications/read/", team_views.mark_read, name="mark_read"),
+    path("notifications/bell/", team_views.bell, name="bell"),
     path(
         "channels/<int:pk>/<str:action>/",
         views.channel_action,
