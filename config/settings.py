@@ -55,9 +55,11 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "scheduler.activity.ActorMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "accounts.middleware.UserTimezoneMiddleware",
     "csp.middleware.CSPMiddleware",
     "axes.middleware.AxesMiddleware",  # last, as django-axes asks
 ]
@@ -77,6 +79,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "accounts.context_processors.workspace",
                 "scheduler.context_processors.networks",
+                "scheduler.context_processors.team",
             ],
         },
     },
@@ -341,8 +344,14 @@ CELERY_BEAT_SCHEDULE.update(
             "task": "scheduler.tasks.purge_idempotency_records",
             "schedule": 3600.0,
         },
+        "delete-unused-uploads": {
+            "task": "scheduler.tasks.delete_unused_uploads",
+            "schedule": 3600.0,
+        },
     }
 )
+# Files uploaded in the composer but used by no post are deleted after this many hours.
+HERALD_UNUSED_MEDIA_HOURS = env.float("HERALD_UNUSED_MEDIA_HOURS", default=24)
 
 LOGGING = {
     "version": 1,
@@ -390,3 +399,20 @@ CONTENT_SECURITY_POLICY = {
         "frame-ancestors": ["'none'"],
     }
 }
+
+# --- Email (invitations, password resets, notifications) -----------------------------------------
+# One URL: consolemail:// prints emails (development), smtp://user:pass@host:25,
+# smtp+tls://...:587 or smtp+ssl://...:465 send them.
+EMAIL_URL = env.str("EMAIL_URL", default="consolemail://")
+vars().update(
+    {key: value for key, value in env.email_url_config(EMAIL_URL).items() if value is not None}
+)
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Herald <herald@localhost>")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=20)
+# Invitation links stop working after this many days; anyone may sign up only when this is on.
+HERALD_INVITATION_DAYS = env.int("HERALD_INVITATION_DAYS", default=7)
+HERALD_SIGNUP_OPEN = env.bool("HERALD_SIGNUP_OPEN", default=False)
+PASSWORD_RESET_TIMEOUT = env.int("PASSWORD_RESET_TIMEOUT", default=3 * 3600)
+# Password reset emails per address and per client IP, each per hour.
+PASSWORD_RESET_LIMIT = env.int("PASSWORD_RESET_LIMIT", default=5)

@@ -18,6 +18,7 @@ pytest_plugins = [
     "tests.fixtures.bluesky",
     "tests.fixtures.threads",
     "tests.fixtures.api",
+    "tests.fixtures.mail",
 ]
 
 PASSWORD = "correct horse battery staple"

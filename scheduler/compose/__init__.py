@@ -17,7 +17,8 @@ from .common import (
     validate_for_channels,
 )
 from .create import create_post
-from .update import UpdateResult, update_post, why_unchangeable
+from .drafts import save_draft
+from .update import UpdateResult, update_post, what_can_change, why_unchangeable
 from .when import PAST_TOLERANCE, WHEN_CHOICES, parse_local, timing
 
 __all__ = [
@@ -37,9 +38,11 @@ __all__ = [
     "parts_for",
     "parts_for_post",
     "retry_delivery",
+    "save_draft",
     "share_now",
     "timing",
     "update_post",
     "validate_for_channels",
+    "what_can_change",
     "why_unchangeable",
 ]
