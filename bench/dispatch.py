@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing
+import os
 import tempfile
 import time
 from datetime import timedelta
@@ -37,6 +38,9 @@ def main() -> None:
     )
     parser.add_argument("--pool", default="threads", choices=["threads", "prefork"])
     parser.add_argument("--timeout", type=float, default=600)
+    parser.add_argument(
+        "--profile", action="store_true", help="sample the workers with py-spy; print top frames"
+    )
     args = parser.parse_args()
 
     setup_django(HERALD_DISPATCH_INTERVAL="1", HERALD_CLAIM_AHEAD="3", HERALD_CLAIM_BATCH="20000")
@@ -111,6 +115,7 @@ def run(
         workers=args.workers,
         concurrency=args.concurrency,
         pool=args.pool,
+        profile=args.profile,
     )
     processes.start()
     try:
@@ -130,6 +135,38 @@ def run(
         )
     finally:
         processes.stop()
+    if args.profile:
+        print_profile(processes.log_dir, count)
+
+
+def print_profile(log_dir: Path, publishes: int) -> None:
+    """Where the workers' CPU went: samples holding the GIL per function, from py-spy."""
+    from collections import Counter
+
+    own: Counter[str] = Counter()
+    inclusive: Counter[str] = Counter()
+    total = 0
+    for path in log_dir.glob("*.stacks"):
+        for line in path.read_text().splitlines():
+            stack, _, samples = line.rpartition(" ")
+            frames = [
+                f.split(" (")[0] + " (" + f.split(" (")[-1].split(":")[0].rsplit("/", 1)[-1] + ")"
+                for f in stack.split(";")[1:]
+            ]
+            if not frames:
+                continue
+            count = int(samples)
+            total += count
+            own[frames[-1]] += count
+            for frame in set(frames):
+                inclusive[frame] += count
+    print(
+        f"\n== CPU samples of the workers (50 Hz): {total} busy samples, {total * 20 / max(publishes, 1):.2f} ms per publish =="
+    )
+    for label, counter in (("self", own), ("inclusive", inclusive)):
+        print(f"-- top {label}")
+        for frame, count in counter.most_common(25):
+            print(f"{100 * count / max(total, 1):5.1f}%  {frame}")
 
 
 def make_channels(fake, count: int):  # type: ignore[no-untyped-def]
@@ -197,6 +234,7 @@ def report(
     last = max((published for _, published in rows), default=first_due)
     total = (last - first_due).total_seconds()
     print(f"\n== {name} ==")
+    print(f"load average          {' '.join(f'{n:.2f}' for n in os.getloadavg())} (2 shared cores)")
     print(f"deliveries            {count} ({len(rows)} published{'' if done else ', TIMED OUT'})")
     print(f"channels              {channels}")
     print(f"total seconds         {total:.2f} (first due -> last published)")

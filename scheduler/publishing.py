@@ -61,7 +61,7 @@ def publish_delivery(delivery_id: int, *, claim_token: UUID) -> str:
         return "released"
     _wait_until_due(delivery)
     run = _Run(delivery, claim_token)
-    leases.hold(delivery_id, run.run_token, running=True)
+    leases.hold(delivery_id, run.run_token)
     try:
         return run.run()
     finally:
