@@ -61,10 +61,10 @@ class FakeProcess:
     """The fake Mastodon in its own process, as a real server would be: it must not share the
     benchmark's CPU time slice (GIL) with the code being measured."""
 
-    def __init__(self, latency: float) -> None:
+    def __init__(self, latency: float, *, faults: bool = False) -> None:
         self.conn, child = multiprocessing.Pipe()
         self.process = multiprocessing.Process(
-            target=_serve_fake, args=(child, latency), daemon=True
+            target=_serve_fake, args=(child, latency, faults), daemon=True
         )
         self.process.start()
         self.url = self.conn.recv()
@@ -78,10 +78,13 @@ class FakeProcess:
         self.process.join(5)
 
 
-def _serve_fake(conn, latency: float) -> None:  # type: ignore[no-untyped-def]
+def _serve_fake(conn, latency: float, faults: bool) -> None:  # type: ignore[no-untyped-def]
     from tests.fakes.mastodon import FakeMastodon
 
-    fake = FakeMastodon().start()
+    fake = FakeMastodon()
+    if faults:
+        fake._take_fault = _random_fault  # type: ignore[method-assign]
+    fake.start()
     fake.latency = latency
     conn.send(fake.url)
     while True:
@@ -97,6 +100,23 @@ def _serve_fake(conn, latency: float) -> None:  # type: ignore[no-untyped-def]
                 conn.send(None)
                 break
     fake.stop()
+
+
+def _random_fault(method: str, path: str):  # type: ignore[no-untyped-def]
+    """For chaos: 5 % of status posts are stored but their answer is lost (connection reset),
+    5 % are answered 503 without being stored."""
+    import random
+
+    from tests.fakes.base import Fault
+
+    if method != "POST" or path != "/api/v1/statuses":
+        return None
+    roll = random.random()
+    if roll < 0.05:
+        return Fault(method, path, reset_after_handling=True)
+    if roll < 0.10:
+        return Fault(method, path, status=503, body={"error": "Service Unavailable"})
+    return None
 
 
 def run(
