@@ -48,6 +48,7 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=300)
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="herald-chaos-"))
+    work.chmod(0o755)  # the postgres user owns the cluster inside
     postgres, redis = Postgres(work / "pg"), Redis(work / "redis")
     processes: dict[str, subprocess.Popen[bytes]] = {}
     fake = None
