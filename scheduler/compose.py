@@ -214,7 +214,7 @@ def cancel_post(post: Post) -> int:
     Later queued posts on the same channels move up onto the freed slots.
     """
     with transaction.atomic():
-        queued_channels = _queued_channels(post.deliveries.filter(status__in=CHANGEABLE))
+        queued_channels = _queued_channels(post.deliveries.filter(status__in=states.CHANGEABLE))
         cancelled = states.apply(post.deliveries.all(), "cancel", next_attempt_at=None)
         if not post.deliveries.exclude(status=DeliveryStatus.CANCELLED).exists():
             Post.objects.filter(pk=post.pk).update(status=PostStatus.CANCELLED)
@@ -254,8 +254,6 @@ def retry_delivery(delivery: Delivery, *, at: datetime | None = None) -> None:
 
 
 # -- changing a post ------------------------------------------------------------------------------
-# Deliveries whose content and time may still change: nothing has been sent for them yet.
-CHANGEABLE = (DeliveryStatus.HELD, DeliveryStatus.SCHEDULED)
 _UNCHANGED_REASONS = {
     DeliveryStatus.PUBLISHING: "It is being published right now.",
     DeliveryStatus.PUBLISHED: "It is already published.",
@@ -268,11 +266,11 @@ _UNCHANGED_REASONS = {
 def _changeable(delivery: Delivery) -> bool:
     # A delivery waiting to retry may already have live parts, or a send whose outcome is
     # being confirmed: changing it then would publish a mix, or nothing of the change.
-    return delivery.status in CHANGEABLE and not delivery.has_sent_anything()
+    return delivery.status in states.CHANGEABLE and not delivery.has_sent_anything()
 
 
 def _why_unchanged(delivery: Delivery) -> str:
-    if delivery.status in CHANGEABLE:
+    if delivery.status in states.CHANGEABLE:
         return (
             "Part of it is already published, or Herald is confirming whether it went out; "
             "it can no longer change."
@@ -511,7 +509,7 @@ def share_now(post: Post) -> int:
         if post.status == PostStatus.CANCELLED:
             raise PostNotEditable("This post was cancelled; create a new post instead.")
         now = timezone.now()
-        waiting = post.deliveries.filter(status__in=CHANGEABLE)
+        waiting = post.deliveries.filter(status__in=states.CHANGEABLE)
         queued_channels = _queued_channels(waiting)
         if post.status == PostStatus.DRAFT:
             post.status = PostStatus.SCHEDULED

@@ -40,6 +40,7 @@ from ..base import (
     PartContext,
     Profile,
     PublishedPart,
+    graphemes,
 )
 from .graph import MAX_LINKS, Graph, refresh_token
 
@@ -70,7 +71,6 @@ PROFILE_URL = "https://www.threads.net/@{username}"
 DOWNLOAD_FAILED_PREFIX = "FAILED_DOWNLOADING"
 
 _URL_RE = re.compile(r"(?i)\b(?:https?://|www\.)[^\s<>\"']+")
-_GRAPHEME_RE = regex.compile(r"\X")
 _EMOJI_RE = regex.compile(r"[\p{Extended_Pictographic}\p{Regional_Indicator}\uFE0F\u20E3]")
 
 
@@ -78,8 +78,7 @@ _EMOJI_RE = regex.compile(r"[\p{Extended_Pictographic}\p{Regional_Indicator}\uFE
 def threads_text_length(text: str) -> int:
     """Characters as Threads counts them: one per grapheme, an emoji as its UTF-8 bytes (T4)."""
     return sum(
-        len(grapheme.encode()) if _EMOJI_RE.search(grapheme) else 1
-        for grapheme in _GRAPHEME_RE.findall(text)
+        len(grapheme.encode()) if _EMOJI_RE.search(grapheme) else 1 for grapheme in graphemes(text)
     )
 
 
