@@ -297,6 +297,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "scheduler.api.schema.declare_text_or_parts",
+    ],
     "ENUM_NAME_OVERRIDES": {
         "DeliveryStatusEnum": "scheduler.models.DeliveryStatus",
         "PostStatusEnum": "scheduler.models.PostStatus",

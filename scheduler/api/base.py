@@ -32,6 +32,10 @@ class WorkspaceView(GenericAPIView):  # acts in the workspace of the request's t
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         super().initial(request, *args, **kwargs)
+        method = request.method or ""
+        if not hasattr(self, method.lower()):
+            # 405 before looking at the query: the method is what is wrong.
+            raise exceptions.MethodNotAllowed(method)
         allowed = self.query_params if request.method == "GET" else frozenset()
         unknown = sorted(set(request.query_params) - allowed - {"format"})
         if unknown:

@@ -52,7 +52,7 @@ class ChannelListView(WorkspaceView):
         "Connecting an account that is already a channel reconnects it.",
         request=PolymorphicProxySerializer(
             component_name="ChannelConnect",
-            serializers=[entry.connect_serializer for entry in entries()],
+            serializers={entry.key: entry.connect_serializer for entry in entries()},
             resource_type_field_name="network",
         ),
         parameters=[IDEMPOTENCY_KEY],

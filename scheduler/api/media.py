@@ -79,6 +79,7 @@ class MediaDetailView(WorkspaceView):
         media = self.lookup(Media.objects, pk)
         serializer = s.MediaUpdateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        media.alt_text = serializer.validated_data["alt_text"]
-        media.save(update_fields=["alt_text"])
+        if "alt_text" in serializer.validated_data:
+            media.alt_text = serializer.validated_data["alt_text"]
+            media.save(update_fields=["alt_text"])
         return Response(s.MediaSerializer(media).data)

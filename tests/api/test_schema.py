@@ -23,8 +23,6 @@ from schemathesis.specs.openapi.checks import (
 
 from accounts.models import Membership
 from accounts.tokens import create_token
-from scheduler.webhooks import create_webhook
-from tests.conftest import make_mastodon_channel, schedule
 from tests.fixtures.api import API
 
 # Examples per operation; the whole run stays well under a minute.
@@ -74,18 +72,6 @@ def test_swagger_ui_is_served_from_local_static_files(db):
     page = response.content.decode()
     assert "/static/drf_spectacular_sidecar/swagger-ui-dist/" in page
     assert "cdn" not in page.lower()
-
-
-@pytest.fixture
-def api_objects(
-    db: Any, membership: Membership, fake_mastodon: Any, fake_threads: Any, settings: Any
-) -> None:
-    """Some objects for the generated requests to find, and limits the run cannot trip."""
-    settings.HERALD_API_RATE_LIMIT = 100_000
-    settings.HERALD_IDEMPOTENCY_WAIT = 0.1
-    channel = make_mastodon_channel(membership.workspace, fake_mastodon)
-    schedule(membership, [channel], "An existing post")
-    create_webhook(membership, url="http://127.0.0.1:9/hook", events=["delivery.failed"])
 
 
 @pytest.fixture
