@@ -1,7 +1,8 @@
-"""Settings pages: personal access tokens for the REST API."""
+"""Settings pages: personal access tokens for the REST API; switching workspace."""
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
@@ -10,7 +11,7 @@ from django.views.decorators.http import require_POST
 
 from .models import ApiToken, Membership, TokenScope
 from .tokens import TokenError, create_token, revoke_token
-from .workspaces import current_membership
+from .workspaces import current_membership, switch_workspace
 
 
 @login_required
@@ -52,3 +53,28 @@ def revoke_api_token(request: HttpRequest, pk: int) -> HttpResponse:
     if revoke_token(token):
         messages.success(request, f"Revoked “{token.name}”. Requests with it now get 401.")
     return redirect("accounts:api_tokens")
+
+
+@require_POST
+@login_required
+def switch_workspace_view(request: HttpRequest) -> HttpResponse:
+    """Act in another of the user's workspaces, starting from its post list.
+
+    Not back to the page the user was on: that page belongs to the workspace they left.
+    """
+    try:
+        workspace_id = int(request.POST.get("workspace", ""))
+    except ValueError:
+        workspace_id = 0
+    membership = switch_workspace(request, workspace_id)
+    messages.success(request, f"You are now working in {membership.workspace.name}.")
+    return redirect("scheduler:dashboard")
+
+
+def locked_out(
+    request: HttpRequest, original_response: HttpResponse | None, credentials: dict | None
+) -> HttpResponse:
+    """What django-axes answers once a login is locked (AXES_LOCKOUT_CALLABLE): HTTP 429."""
+    minutes = max(1, round(settings.AXES_COOLOFF_TIME.total_seconds() / 60))
+    context = {"failure_limit": settings.AXES_FAILURE_LIMIT, "minutes": minutes}
+    return render(request, "accounts/locked_out.html", context, status=429)

@@ -40,5 +40,19 @@ def current_membership(request: HttpRequest) -> Membership:
     membership = (chosen and memberships.filter(workspace_id=chosen).first()) or memberships.first()
     if membership is None:
         raise Http404("You are not a member of any workspace yet. Ask an owner to invite you.")
+    if chosen != membership.workspace_id:  # unchanged: no session write on every request
+        request.session[SESSION_KEY] = membership.workspace_id
+    return membership
+
+
+def switch_workspace(request: HttpRequest, workspace_id: int) -> Membership:
+    """Make the user act in `workspace_id` from now on; raises Http404 if they are not a member."""
+    membership = (
+        Membership.objects.for_user(request.user)  # type: ignore[arg-type]
+        .filter(workspace_id=workspace_id)
+        .first()
+    )
+    if membership is None:
+        raise Http404("You are not a member of that workspace.")
     request.session[SESSION_KEY] = membership.workspace_id
     return membership

@@ -41,8 +41,11 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "django_htmx",
     "accounts",
     "scheduler",
+    "csp",
+    "axes",
 ]
 
 MIDDLEWARE = [
@@ -52,8 +55,13 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "scheduler.activity.ActorMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+    "accounts.middleware.UserTimezoneMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "axes.middleware.AxesMiddleware",  # last, as django-axes asks
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -71,6 +79,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "accounts.context_processors.workspace",
                 "scheduler.context_processors.networks",
+                "scheduler.context_processors.team",
             ],
         },
     },
@@ -96,6 +105,20 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
+# django-axes counts failed logins (the login page, the admin, anything that authenticates) and
+# refuses a username from the same address after HERALD_LOGIN_FAILURE_LIMIT failures, for
+# HERALD_LOGIN_COOLOFF_MINUTES, even with the right password. The address is REMOTE_ADDR: behind a
+# proxy every client shares it, which makes the lock per username.
+AUTHENTICATION_BACKENDS = [
+    "accounts.backends.LoginThrottleBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env.int("HERALD_LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.float("HERALD_LOGIN_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_USERNAME_FORM_FIELD = "username"  # the login forms post the email as "username"
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "accounts.views.locked_out"
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "scheduler:dashboard"
 LOGOUT_REDIRECT_URL = "login"
@@ -179,7 +202,14 @@ HERALD_DISPATCH_INTERVAL = env.float("HERALD_DISPATCH_INTERVAL", default=2.0)  #
 # goes out on its second rather than at the next tick.
 HERALD_CLAIM_AHEAD = env.float("HERALD_CLAIM_AHEAD", default=HERALD_DISPATCH_INTERVAL * 2 + 1)
 HERALD_CLAIM_BATCH = env.int("HERALD_CLAIM_BATCH", default=2000)
-HERALD_LEASE_SECONDS = env.int("HERALD_LEASE_SECONDS", default=CELERY_TASK_TIME_LIMIT + 60)
+# A worker renews the lease of each claim it holds every few seconds (scheduler/leases.py), so a
+# dead worker's claims are taken over this many seconds after it stopped.
+HERALD_LEASE_SECONDS = env.int("HERALD_LEASE_SECONDS", default=30)
+# A claim whose task no worker has received this many seconds after its due time (the broker lost
+# it) is enqueued again.
+HERALD_START_GRACE = env.float("HERALD_START_GRACE", default=10.0)
+# /healthz reports deliveries overdue by this many seconds that nobody is working on.
+HERALD_STUCK_AFTER = env.float("HERALD_STUCK_AFTER", default=60.0)
 HERALD_CATCH_UP_WINDOW = timedelta(hours=env.float("HERALD_CATCH_UP_WINDOW_HOURS", default=6))
 HERALD_MAX_ATTEMPTS = env.int("HERALD_MAX_ATTEMPTS", default=8)
 HERALD_BACKOFF_BASE = env.float("HERALD_BACKOFF_BASE", default=30.0)  # seconds, doubled per try
@@ -191,6 +221,8 @@ HERALD_LIMITS_CACHE_SECONDS = env.int("HERALD_LIMITS_CACHE_SECONDS", default=24 
 # Server URLs given by users may not point at private or loopback addresses, except these
 # host[:port] entries (self-hosters on a LAN, and the test suite's fake servers).
 HERALD_ALLOWED_PRIVATE_HOSTS = env.list("HERALD_ALLOWED_PRIVATE_HOSTS", default=[])
+# Answers from servers a user can point Herald at (scheduler/outbound.py) are cut off past this.
+HERALD_OUTBOUND_MAX_BYTES = env.int("HERALD_OUTBOUND_MAX_BYTES", default=10_000_000)
 
 # Credentials are encrypted with the first key; older keys still decrypt (rotation).
 HERALD_ENCRYPTION_KEYS = env.list("HERALD_ENCRYPTION_KEYS", default=[])
@@ -213,7 +245,7 @@ BLUESKY_DEFAULT_PDS = env.str("BLUESKY_DEFAULT_PDS", default="https://bsky.socia
 BLUESKY_PLC_URL = env.str("BLUESKY_PLC_URL", default="https://plc.directory").rstrip("/")
 # Links to published posts and profiles point at this web app.
 BLUESKY_WEB_URL = env.str("BLUESKY_WEB_URL", default="https://bsky.app").rstrip("/")
-# Link cards: the Open Graph fetch of a page linked in a post (SSRF-guarded, see linkcard.py).
+# Link cards: the Open Graph fetch of a page linked in a post (through scheduler/outbound.py).
 HERALD_LINK_CARD_TIMEOUT = env.float("HERALD_LINK_CARD_TIMEOUT", default=10.0)
 HERALD_LINK_CARD_MAX_BYTES = env.int("HERALD_LINK_CARD_MAX_BYTES", default=1_000_000)
 HERALD_LINK_CARD_IMAGE_MAX_BYTES = env.int("HERALD_LINK_CARD_IMAGE_MAX_BYTES", default=10_000_000)
@@ -325,8 +357,14 @@ CELERY_BEAT_SCHEDULE.update(
             "task": "scheduler.tasks.purge_idempotency_records",
             "schedule": 3600.0,
         },
+        "delete-unused-uploads": {
+            "task": "scheduler.tasks.delete_unused_uploads",
+            "schedule": 3600.0,
+        },
     }
 )
+# Files uploaded in the composer but used by no post are deleted after this many hours.
+HERALD_UNUSED_MEDIA_HOURS = env.float("HERALD_UNUSED_MEDIA_HOURS", default=24)
 
 LOGGING = {
     "version": 1,
@@ -343,3 +381,51 @@ LOGGING = {
 if not DEBUG:
     SESSION_COOKIE_SECURE = env.bool("SECURE_COOKIES", default=True)
     CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+
+# --- HTTPS and browser hardening --------------------------------------------------------------------
+# HSTS is only sent on HTTPS responses, so a year by default costs a plain-HTTP LAN install nothing.
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 31536000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=False)
+# Behind a TLS-terminating proxy: the header (and value) it sets, e.g. HTTP_X_FORWARDED_PROTO,https.
+# Only set it when the proxy always overwrites that header, or clients can claim HTTPS.
+_PROXY_SSL_HEADER = env.list("SECURE_PROXY_SSL_HEADER", default=[])
+if _PROXY_SSL_HEADER:
+    if len(_PROXY_SSL_HEADER) != 2:
+        raise ImproperlyConfigured(
+            "SECURE_PROXY_SSL_HEADER is a header and a value, e.g. HTTP_X_FORWARDED_PROTO,https."
+        )
+    SECURE_PROXY_SSL_HEADER = (_PROXY_SSL_HEADER[0], _PROXY_SSL_HEADER[1])
+# Content-Security-Policy (django-csp): scripts and styles only from this site's files, no inline
+# <script>, no on* attributes, no style="" attributes; images may come from networks (avatars).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:", "https:"],
+        "connect-src": ["'self'"],
+        "font-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
+
+# --- Email (invitations, password resets, notifications) -----------------------------------------
+# One URL: consolemail:// prints emails (development), smtp://user:pass@host:25,
+# smtp+tls://...:587 or smtp+ssl://...:465 send them.
+EMAIL_URL = env.str("EMAIL_URL", default="consolemail://")
+vars().update(
+    {key: value for key, value in env.email_url_config(EMAIL_URL).items() if value is not None}
+)
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Herald <herald@localhost>")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=20)
+# Invitation links stop working after this many days; anyone may sign up only when this is on.
+HERALD_INVITATION_DAYS = env.int("HERALD_INVITATION_DAYS", default=7)
+HERALD_SIGNUP_OPEN = env.bool("HERALD_SIGNUP_OPEN", default=False)
+PASSWORD_RESET_TIMEOUT = env.int("PASSWORD_RESET_TIMEOUT", default=3 * 3600)
+# Password reset emails per address and per client IP, each per hour.
+PASSWORD_RESET_LIMIT = env.int("PASSWORD_RESET_LIMIT", default=5)

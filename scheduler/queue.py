@@ -78,6 +78,25 @@ def normalise_schedule(slots: Any) -> dict[str, list[str]]:
     return {day: clean[day] for day in WEEKDAYS if day in clean}
 
 
+def with_time(schedule: Any, day: str, value: str, *, present: bool) -> dict[str, list[str]]:
+    """A copy of `schedule` with the time added to (present) or removed from that weekday.
+
+    Raises QueueError for an invalid day, time or schedule.
+    """
+    clean = normalise_schedule(schedule)
+    times = set(clean.get(day, []))
+    times = times | {value} if present else times - {value}
+    return normalise_schedule({**clean, day: sorted(times)})
+
+
+def with_day_copied(schedule: Any, source: str, targets: list[str]) -> dict[str, list[str]]:
+    """A copy of `schedule` where each target weekday has the same times as `source`."""
+    if source not in WEEKDAYS:
+        raise QueueError(f"“{source}” is not a weekday; use {', '.join(WEEKDAYS)}.")
+    clean = normalise_schedule(schedule)
+    return normalise_schedule({**clean, **{day: clean.get(source, []) for day in targets}})
+
+
 def set_schedule(channel: Channel, *, timezone_name: str, slots: Any) -> Channel:
     """Save the channel's time zone and weekly slots, then re-flow its queue onto them.
 
@@ -92,7 +111,7 @@ def set_schedule(channel: Channel, *, timezone_name: str, slots: Any) -> Channel
         ) from exc
     schedule = normalise_schedule(slots)
     with transaction.atomic():
-        _lock(channel)
+        lock_channel(channel)
         channel.timezone, channel.schedule = timezone_name, schedule
         channel.save(update_fields=["timezone", "schedule"])
         reflow(channel)
@@ -157,10 +176,11 @@ def next_slots(channel: Channel, *, count: int = 5) -> list[datetime]:
 # -- the queue ----------------------------------------------------------------------------------------
 def queued(channel: Channel) -> list[Delivery]:
     """The channel's queue: deliveries waiting on slots, in the order they go out."""
-    return list(_queued_rows(channel).select_related("post"))
+    return list(queued_rows(channel).select_related("post"))
 
 
-def _queued_rows(channel: Channel) -> Any:
+def queued_rows(channel: Channel) -> Any:
+    """The queue as a queryset, in publishing order."""
     return Delivery.objects.filter(
         channel=channel, pinned=False, status__in=QUEUE_STATUSES, due_at__isnull=False
     ).order_by("due_at", "pk")
@@ -185,11 +205,11 @@ def enqueue(delivery: Delivery, *, first: bool = False) -> Delivery:
     """
     channel = delivery.channel
     with transaction.atomic():
-        _lock(channel)
+        lock_channel(channel)
         Delivery.objects.filter(pk=delivery.pk).update(pinned=False)
         delivery.pinned = False
         if first:
-            others = [d for d in _queued_rows(channel).select_for_update() if d.pk != delivery.pk]
+            others = [d for d in queued_rows(channel).select_for_update() if d.pk != delivery.pk]
             _place(channel, [delivery, *others])
             delivery.refresh_from_db(fields=["due_at", "next_attempt_at"])
             return delivery
@@ -208,8 +228,8 @@ def reflow(channel: Channel, order: list[int] | None = None) -> list[Delivery]:
     schedule has too few slots.
     """
     with transaction.atomic():
-        _lock(channel)
-        current = list(_queued_rows(channel).select_for_update())
+        lock_channel(channel)
+        current = list(queued_rows(channel).select_for_update())
         if order is not None:
             current = _apply_order(current, order)
         _place(channel, current)
@@ -219,6 +239,25 @@ def reflow(channel: Channel, order: list[int] | None = None) -> list[Delivery]:
 def reorder(channel: Channel, delivery_ids: list[int]) -> list[Delivery]:
     """Reorder the queue: the given deliveries first, in that order. Returns the new queue."""
     return reflow(channel, delivery_ids)
+
+
+QUEUE_MOVES = ("top", "up", "down")
+
+
+def move_in_queue(channel: Channel, delivery_id: int, *, to: str) -> list[Delivery]:
+    """Move one queued delivery to the top, or one place up or down. Returns the new queue.
+
+    The keyboard alternative to dragging. Raises QueueError when the delivery left the queue.
+    """
+    ids = [delivery.pk for delivery in queued(channel)]
+    if to not in QUEUE_MOVES:
+        raise QueueError(f"Move a post {', '.join(QUEUE_MOVES)}; “{to}” is not one of them.")
+    if delivery_id not in ids:
+        raise QueueError("That post is no longer in this queue; here is the queue as it is now.")
+    index = ids.index(delivery_id)
+    ids.pop(index)
+    ids.insert({"top": 0, "up": max(0, index - 1), "down": index + 1}[to], delivery_id)
+    return reflow(channel, ids)
 
 
 def shuffle(channel: Channel, *, rng: random.Random | None = None) -> list[Delivery]:
@@ -255,7 +294,7 @@ def _place(channel: Channel, ordered: list[Delivery]) -> None:
 
 
 def _move(delivery: Delivery, slot: datetime) -> None:
-    changes: dict[str, Any] = {"due_at": slot}
+    changes: dict[str, Any] = {"due_at": slot, "updated_at": timezone.now()}
     if delivery.status == DeliveryStatus.SCHEDULED:
         changes["next_attempt_at"] = slot
     # Only rows still waiting move: one the dispatcher claimed meanwhile keeps its time.
@@ -264,5 +303,6 @@ def _move(delivery: Delivery, slot: datetime) -> None:
         setattr(delivery, name, value)
 
 
-def _lock(channel: Channel) -> None:
+def lock_channel(channel: Channel) -> None:
+    """Lock the channel row until the transaction ends: queue changes never interleave."""
     Channel.objects.select_for_update().filter(pk=channel.pk).values_list("pk").first()

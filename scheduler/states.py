@@ -25,6 +25,7 @@ from uuid import UUID
 
 from django.db import models
 from django.db.models import QuerySet
+from django.utils import timezone
 
 if TYPE_CHECKING:
     from .models import Delivery
@@ -79,7 +80,8 @@ def apply(
     rows = queryset.filter(status__in=sources)
     if under_claim is not None:
         rows = rows.filter(claim_token=under_claim)
-    return rows.update(status=target, **changes)
+    # updated_at by hand: update() skips auto_now, and calendar feeds read it as LAST-MODIFIED.
+    return rows.update(status=target, **{"updated_at": timezone.now(), **changes})
 
 
 def transition(

@@ -13,8 +13,9 @@ Each request carries (documented in the README):
     Herald-Timestamp:  Unix seconds when this attempt was signed
     Herald-Signature:  v1=<hex HMAC-SHA256 of "<timestamp>.<raw body>" with the webhook secret>
 
-The URL is checked like a server URL when the webhook is created and again before every send
-(DNS may have changed), and redirects are not followed.
+The URL is checked like a server URL when the webhook is created; every send goes through
+scheduler/outbound.py, which checks the address it connects to (DNS may have changed), and
+redirects are not followed.
 """
 
 from __future__ import annotations
@@ -29,7 +30,6 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
-import requests
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
@@ -41,6 +41,7 @@ from accounts.models import Membership
 from . import hooks
 from .models import Webhook, WebhookDelivery, WebhookDeliveryStatus, WebhookEvent
 from .networks.base import InvalidServerURL, check_server_url
+from .outbound import Fetched, OutboundError, fetch
 from .retry import backoff_seconds
 
 logger = logging.getLogger(__name__)
@@ -171,17 +172,16 @@ def send(delivery_id: int) -> float | None:
     webhook = delivery.webhook
     body = json.dumps(delivery.payload, separators=(",", ":"), sort_keys=True).encode()
     try:
-        url = check_server_url(webhook.url)
-        response = _post(url, webhook.secret, delivery, body)
+        response = _post(webhook.url, webhook.secret, delivery, body)
     except InvalidServerURL as error:
         return _record_failure(delivery, f"Not sent: {error}", retry=False)
-    except requests.RequestException as error:
+    except OutboundError as error:
         return _record_failure(delivery, f"Could not reach the webhook URL: {error}")
     excerpt = response.text[:EXCERPT_CHARS]
-    if 200 <= response.status_code < 300:
+    if 200 <= response.status < 300:
         WebhookDelivery.objects.filter(pk=delivery.pk).update(
             status=WebhookDeliveryStatus.SUCCEEDED,
-            response_status=response.status_code,
+            response_status=response.status,
             response_excerpt=excerpt,
             error="",
             delivered_at=timezone.now(),
@@ -191,8 +191,8 @@ def send(delivery_id: int) -> float | None:
         return None
     return _record_failure(
         delivery,
-        f"The webhook URL answered HTTP {response.status_code}; Herald expects a 2xx answer.",
-        status=response.status_code,
+        f"The webhook URL answered HTTP {response.status}; Herald expects a 2xx answer.",
+        status=response.status,
         excerpt=excerpt,
     )
 
@@ -219,23 +219,25 @@ def _claim(delivery_id: int) -> WebhookDelivery | None:
     return delivery
 
 
-def _post(url: str, secret: str, delivery: WebhookDelivery, body: bytes) -> requests.Response:
+def _post(url: str, secret: str, delivery: WebhookDelivery, body: bytes) -> Fetched:
     timestamp = int(time.time())
     headers = {
         "Content-Type": "application/json",
-        "User-Agent": "Herald-Webhooks/1",
         EVENT_HEADER: delivery.event,
         EVENT_ID_HEADER: str(delivery.event_id),
         TIMESTAMP_HEADER: str(timestamp),
         SIGNATURE_HEADER: sign(secret, timestamp, body),
     }
-    # No redirects: a redirect could lead to an address the URL check would refuse.
-    return requests.post(
+    # No redirects: the receiver is the URL the workspace registered, nowhere else.
+    return fetch(
+        "POST",
         url,
-        data=body,
+        content=body,
         headers=headers,
+        max_bytes=64 * 1024,
+        truncate=True,  # only an excerpt of the answer is kept
         timeout=settings.HERALD_WEBHOOK_TIMEOUT,
-        allow_redirects=False,
+        max_redirects=0,
     )
 
 

@@ -11,6 +11,10 @@
 4. Only successful responses are stored: an error leaves no record, so a corrected retry with the
    same key runs. A record whose request died (its lock expired) is taken over by the next one.
 5. Records are kept HERALD_IDEMPOTENCY_TTL_HOURS (at least 24) and purged by a beat job.
+6. Secrets are never stored: a view lists the fields of its answer that hold one in
+   `ResponseWithSecrets` (a new webhook's signing secret), and the record keeps them as null.
+   A replay therefore answers the same status and body with those fields null: the secret is
+   shown once, to the request that created it.
 """
 
 from __future__ import annotations
@@ -60,6 +64,14 @@ PARAMETER = OpenApiParameter(
 )
 
 Handler = Callable[..., Response]
+
+
+class ResponseWithSecrets(Response):
+    """An answer whose `secret_fields` are shown to this request only: never stored for replays."""
+
+    def __init__(self, data: dict[str, Any], *, secret_fields: tuple[str, ...], **kw: Any) -> None:
+        super().__init__(data, **kw)
+        self.secret_fields = secret_fields
 
 
 def idempotent(handler: Handler) -> Handler:
@@ -178,6 +190,8 @@ def replay(record: IdempotencyRecord) -> Response:
 
 def _finish(record: IdempotencyRecord, response: Response) -> None:
     body = json.loads(json.dumps(response.data, cls=DjangoJSONEncoder))
+    for field in response.secret_fields if isinstance(response, ResponseWithSecrets) else ():
+        body[field] = None
     IdempotencyRecord.objects.filter(pk=record.pk).update(
         response_status=response.status_code, response_body=body, locked_until=None
     )

@@ -77,6 +77,11 @@ class MediaDetailView(WorkspaceView):
     def patch(self, request: Request, pk: int) -> Response:
         self.require(self.membership.can_compose, "Viewers cannot change media.")
         media = self.lookup(Media.objects, pk)
+        self.require(
+            self.membership.can_change_media(media),
+            "Contributors can describe only their own uploads, and not once a post using them "
+            "awaits approval or was approved; ask an editor.",
+        )
         serializer = s.MediaUpdateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         if "alt_text" in serializer.validated_data:

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from django.db import connection
 from django.db.models import Prefetch, QuerySet
-from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers as drf
@@ -15,10 +13,18 @@ from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from accounts.models import Membership, Workspace
+from accounts.models import CANCEL_REFUSED, Membership, Workspace
 
-from .. import compose, states
-from ..models import Channel, Delivery, Media, Post, PostStatus
+from .. import approvals, compose, states
+from ..models import (
+    PART_MEDIA_PREFETCH,
+    Activity,
+    Channel,
+    Delivery,
+    Media,
+    Post,
+    PostStatus,
+)
 from . import serializers as s
 from .base import PAGE_PARAMS, WorkspaceView, errors
 from .errors import conflict, split_compose_errors, validation_error
@@ -67,7 +73,15 @@ def post_queryset(workspace: Workspace) -> QuerySet[Post]:
         .select_related("author")
         .prefetch_related(
             "parts",
+            PART_MEDIA_PREFETCH,
             Prefetch("deliveries", Delivery.objects.select_related("channel").order_by("pk")),
+            Prefetch(
+                "activity",
+                Activity.objects.filter(verb__in=approvals.DECISIONS)
+                .select_related("actor")
+                .order_by("created_at", "id"),
+                to_attr="approval_history",
+            ),
         )
     )
 
@@ -133,19 +147,6 @@ def content_inputs(
     return parts, overrides
 
 
-def timing(when: str | None, at: datetime | None) -> dict[str, Any]:
-    """compose keyword arguments for a `when` value."""
-    if when == "now":
-        return {"at": timezone.now()}
-    if when == "at":
-        return {"at": at}
-    if when in ("queue", "next"):
-        return {"queue": compose.QUEUE_LAST if when == "queue" else compose.QUEUE_FIRST}
-    if when == "draft":
-        return {"draft": True}
-    return {}
-
-
 class PostListView(WorkspaceView):
     query_params = PAGE_PARAMS | {"status", "channel", "tag", "from", "to"}
 
@@ -195,7 +196,7 @@ class PostListView(WorkspaceView):
                 options=_options(data),
                 tags=data.get("tags"),
                 overrides={k: v for k, v in (overrides or {}).items() if v is not None},
-                **{"at": None, **timing(data["when"], data.get("scheduled_at"))},
+                **{"at": None, **compose.timing(data["when"], data.get("scheduled_at"))},
             )
         except compose.ComposeError as error:
             raise split_compose_errors(error.errors) from error
@@ -228,8 +229,7 @@ class PostDetailView(WorkspaceView):
     def _require_author_or_editor(self, membership: Membership, post: Post) -> None:
         self.require(membership.can_compose, "Viewers cannot change posts.")
         self.require(
-            membership.can_publish or post.author_id == membership.user_id,
-            "Contributors can change only their own posts.",
+            membership.can_change_post(post), "Contributors can change only their own posts."
         )
 
     @extend_schema(
@@ -264,7 +264,7 @@ class PostDetailView(WorkspaceView):
                 overrides=overrides,
                 options=_options(data) if "options" in data else None,
                 tags=data.get("tags"),
-                **timing(data.get("when"), data.get("scheduled_at")),
+                **compose.timing(data.get("when"), data.get("scheduled_at")),
             )
         except compose.ComposeError as error:
             raise split_compose_errors(error.errors) from error
@@ -293,7 +293,7 @@ class PostDetailView(WorkspaceView):
     def delete(self, request: Request, pk: int) -> Response:
         membership = self.membership
         post = self._post(pk)
-        self._require_author_or_editor(membership, post)
+        self.require(membership.can_cancel(post), CANCEL_REFUSED)
         compose.cancel_post(post)
         return Response(s.PostSerializer(self._post(pk)).data)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from django.utils import timezone
@@ -11,6 +11,7 @@ from django.utils.dateparse import parse_datetime
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from .. import approvals, compose
 from ..models import (
     Channel,
     ChannelStatus,
@@ -26,16 +27,6 @@ from ..models import (
 from ..networks.base import Limits
 from ..queue import WEEKDAYS
 from .fields import StrictBooleanField, StrictCharField, StrictIntegerField
-
-WHEN_CHOICES = {
-    "queue": "Add to the end of each channel's queue (next free slot)",
-    "next": "Put first in each channel's queue (share next)",
-    "now": "Publish now",
-    "at": "Publish at scheduled_at",
-    "draft": "Keep as a draft",
-}
-# A time a few seconds in the past is "now" given clock skew; older is a mistake.
-PAST_TOLERANCE = timedelta(minutes=1)
 
 
 class AwareDateTimeField(serializers.DateTimeField):
@@ -300,17 +291,10 @@ class _PostContentSerializer(serializers.Serializer):
         for key in data.get("overrides") or {}:
             if not key.isdigit():
                 raise serializers.ValidationError({"overrides": [f"“{key}” is not a channel id."]})
-        when, at = data.get("when"), data.get("scheduled_at")
-        if when == "at" and at is None:
-            raise serializers.ValidationError({"scheduled_at": ["Required when `when` is at."]})
-        if when not in (None, "at") and at is not None:
-            raise serializers.ValidationError(
-                {"scheduled_at": ["Only used with when=at; leave it out otherwise."]}
-            )
-        if when == "at" and at is not None and at < timezone.now() - PAST_TOLERANCE:
-            raise serializers.ValidationError(
-                {"scheduled_at": ["This time has passed; use when=now to publish now."]}
-            )
+        try:  # the pages parse "when" through the same function
+            compose.timing(data.get("when"), data.get("scheduled_at"))
+        except compose.ComposeError as error:
+            raise serializers.ValidationError(error.errors) from error
         return data
 
 
@@ -319,8 +303,8 @@ class PostCreateSerializer(_PostContentSerializer):
         child=StrictIntegerField(min_value=1), min_length=1, max_length=50
     )
     when = serializers.ChoiceField(
-        choices=list(WHEN_CHOICES.items()),
-        help_text="; ".join(f"`{key}`: {text}" for key, text in WHEN_CHOICES.items()),
+        choices=list(compose.WHEN_CHOICES.items()),
+        help_text="; ".join(f"`{key}`: {text}" for key, text in compose.WHEN_CHOICES.items()),
     )
 
     def validate(self, data: dict[str, Any]) -> dict[str, Any]:
@@ -339,10 +323,10 @@ class PostCreateSerializer(_PostContentSerializer):
 
 class PostUpdateSerializer(_PostContentSerializer):
     when = serializers.ChoiceField(
-        choices=list(WHEN_CHOICES.items()),
+        choices=list(compose.WHEN_CHOICES.items()),
         required=False,
         help_text="Leave out to keep the time. "
-        + "; ".join(f"`{key}`: {text}" for key, text in WHEN_CHOICES.items()),
+        + "; ".join(f"`{key}`: {text}" for key, text in compose.WHEN_CHOICES.items()),
     )
 
 
@@ -424,9 +408,28 @@ class AuthorSerializer(serializers.Serializer):
     email = serializers.EmailField()
 
 
+class ApprovalEntrySerializer(serializers.Serializer):
+    action = serializers.ChoiceField(choices=["submitted", "approved", "rejected"])
+    actor = AuthorSerializer(allow_null=True)
+    at = serializers.DateTimeField(help_text="When it happened")
+    reason = StrictCharField(allow_blank=True, help_text="Why it was rejected")
+    scheduled_at = serializers.DateTimeField(
+        allow_null=True, help_text="The new time an approval chose, if it changed the time"
+    )
+
+
+class ApprovalSerializer(serializers.Serializer):
+    state = serializers.ChoiceField(
+        choices=["not_required", "pending", "approved", "rejected"],
+        help_text="pending: awaits an editor, admin or owner; rejected: back to its author",
+    )
+    history = ApprovalEntrySerializer(many=True)
+
+
 class PostSerializer(serializers.ModelSerializer):
     status = serializers.ChoiceField(choices=PostStatus.choices)
     author = AuthorSerializer(allow_null=True)
+    approval = serializers.SerializerMethodField()
     parts = serializers.SerializerMethodField()
     deliveries = DeliverySerializer(many=True)
     options = OptionsSerializer()
@@ -438,6 +441,7 @@ class PostSerializer(serializers.ModelSerializer):
             "id",
             "status",
             "author",
+            "approval",
             "parts",
             "options",
             "tags",
@@ -446,14 +450,31 @@ class PostSerializer(serializers.ModelSerializer):
             "updated_at",
         ]
 
+    @extend_schema_field(ApprovalSerializer)
+    def get_approval(self, post: Post) -> dict[str, Any]:
+        entries = approvals.history(post)
+        return ApprovalSerializer(
+            {
+                "state": approvals.state(post, entries),
+                "history": [
+                    {
+                        "action": entry.verb,
+                        "actor": entry.actor,
+                        "at": entry.created_at,
+                        "reason": entry.changes.get("reason", ""),
+                        "scheduled_at": entry.changes.get("at"),
+                    }
+                    for entry in entries
+                ],
+            }
+        ).data
+
     @extend_schema_field(PartSerializer(many=True))
     def get_parts(self, post: Post) -> list[dict[str, Any]]:
         return [
             {
                 "text": part.text,
-                "media": MediaSerializer(
-                    part.media.order_by("partmedia__position"), many=True
-                ).data,
+                "media": MediaSerializer(part.ordered_media(), many=True).data,
             }
             for part in post.parts.all()
         ]
@@ -488,7 +509,12 @@ class WebhookSerializer(serializers.ModelSerializer):
 
 
 class WebhookCreatedSerializer(WebhookSerializer):
-    secret = StrictCharField(help_text="Signs every request; shown only in this answer")
+    secret = StrictCharField(
+        allow_null=True,
+        help_text="Signs every request; shown only in this answer. Null in a replay of it "
+        "(same Idempotency-Key): Herald does not keep the secret anywhere readable, so if the "
+        "first answer was lost, delete the webhook and create it again.",
+    )
 
     class Meta(WebhookSerializer.Meta):
         fields = [*WebhookSerializer.Meta.fields, "secret"]

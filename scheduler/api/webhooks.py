@@ -13,7 +13,7 @@ from . import serializers as s
 from .base import PAGE_PARAMS, WorkspaceView, errors
 from .errors import validation_error
 from .idempotency import PARAMETER as IDEMPOTENCY_KEY
-from .idempotency import idempotent
+from .idempotency import ResponseWithSecrets, idempotent
 
 
 class WebhookListView(WorkspaceView):
@@ -55,7 +55,7 @@ class WebhookListView(WorkspaceView):
             raise validation_error(error.errors) from error
         body = s.WebhookCreatedSerializer(webhook).data
         body["secret"] = secret
-        return Response(body, status=status.HTTP_201_CREATED)
+        return ResponseWithSecrets(body, secret_fields=("secret",), status=status.HTTP_201_CREATED)
 
 
 class WebhookDetailView(WorkspaceView):

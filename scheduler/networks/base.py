@@ -24,6 +24,8 @@ import regex
 from django.conf import settings
 from django.utils import timezone
 
+from ..outbound import OutboundError, UnsafeURL, check_url, is_allowed_private_host, parse_url
+
 if TYPE_CHECKING:
     from ..models import Channel, Media
 
@@ -65,8 +67,8 @@ class NetworkError(Exception):
 LIMITS_RETRY_SECONDS = 300  # after a failed limits fetch, the fallback is used this long
 
 
-class InvalidServerURL(ValueError):
-    """A user-supplied server URL Herald refuses to contact."""
+# A user-supplied server URL Herald refuses to contact (also raised while connecting).
+InvalidServerURL = UnsafeURL
 
 
 @dataclass(frozen=True)
@@ -269,29 +271,21 @@ def check_server_url(url: str) -> str:
     """Normalise a user-supplied server URL and refuse private, loopback or link-local targets.
 
     Hosts listed in HERALD_ALLOWED_PRIVATE_HOSTS (host or host:port) are let through. Returns the
-    URL without a trailing slash; raises InvalidServerURL with a message for the user.
+    URL without a trailing slash; raises InvalidServerURL with a message for the user. This is
+    feedback at input time; scheduler/outbound.py checks again on every connection.
     """
-    from .linkcard import FetchError, check_url, is_allowed_private_host
-
     url = url.strip()
     if "://" not in url:
         url = "https://" + url
-    try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError as exc:
-        raise InvalidServerURL(f"“{url}” is not a valid web address.") from exc
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise InvalidServerURL(
-            f"“{url}” is not a web address; use something like https://mastodon.social."
-        )
+    target = parse_url(url)
+    parts = urlsplit(url)
     normalised = f"{parts.scheme}://{parts.netloc}{parts.path}".rstrip("/")
-    if is_allowed_private_host(parts.hostname.lower(), port):
+    if is_allowed_private_host(target.host, parts.port):
         return normalised
     if parts.scheme != "https":
         raise InvalidServerURL("Use an https:// address for the server.")
     try:
         check_url(normalised)  # resolves the host and checks every address it has
-    except FetchError as exc:
+    except OutboundError as exc:
         raise InvalidServerURL(str(exc)) from exc
     return normalised

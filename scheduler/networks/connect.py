@@ -9,7 +9,8 @@ from django.utils import timezone
 
 from accounts.models import Workspace
 
-from ..models import Channel, ChannelStatus
+from .. import activity
+from ..models import ActivityVerb, Channel, ChannelStatus, web_link
 from .base import Network, Profile
 
 
@@ -41,8 +42,8 @@ def save_channel(
         channel.credentials = merged
         channel.handle = profile.handle
         channel.display_name = profile.display_name
-        channel.avatar_url = profile.avatar_url
-        channel.profile_url = profile.profile_url
+        channel.avatar_url = web_link(profile.avatar_url)
+        channel.profile_url = web_link(profile.profile_url)
         channel.status = ChannelStatus.ACTIVE
         channel.status_detail = ""
         channel.last_verified_at = timezone.now()
@@ -50,5 +51,7 @@ def save_channel(
         for name, value in fields.items():
             setattr(channel, name, value)
         channel.save()
+        verb = ActivityVerb.CONNECTED if created else ActivityVerb.RECONNECTED
+        activity.record(verb, workspace_id=workspace.pk, channel=channel)
     network(channel).limits(refresh=True)
     return channel

@@ -10,7 +10,7 @@ from django.db import connection
 from django.utils import timezone
 
 from scheduler.api.idempotency import purge_expired
-from scheduler.models import Channel, IdempotencyRecord, Post
+from scheduler.models import Channel, IdempotencyRecord, Post, Webhook
 from tests.conftest import schedule
 from tests.fakes.mastodon import DEFAULT_TOKEN
 from tests.fixtures.api import API, bearer_client
@@ -258,3 +258,22 @@ def _wait_for(condition, timeout=10.0):
     while not condition():
         assert time.monotonic() < deadline, "condition not met in time"
         time.sleep(0.01)
+
+
+def test_a_webhook_secret_is_never_stored_in_the_record(api, webhook_receiver):
+    body = {"url": webhook_receiver.url_for(), "events": ["delivery.published"]}
+    headers = {"HTTP_IDEMPOTENCY_KEY": "hook-1"}
+
+    first = api.post(f"{API}/webhooks", body, format="json", **headers)
+    replay = api.post(f"{API}/webhooks", body, format="json", **headers)
+
+    secret = first.json()["secret"]
+    assert secret.startswith("whsec_")
+    with connection.cursor() as cursor:  # what a database dump would show
+        cursor.execute("SELECT response_body::text FROM scheduler_idempotencyrecord")
+        (stored,) = cursor.fetchone()
+    assert secret not in stored and "whsec_" not in stored
+    assert replay.status_code == 201
+    assert replay.headers["Idempotent-Replayed"] == "true"
+    assert replay.json() == {**first.json(), "secret": None}
+    assert Webhook.objects.count() == 1

@@ -81,3 +81,42 @@ def test_viewers_cannot_upload_or_describe(api, member_api):
         viewer.patch(f"{API}/media/{media_id}", {"alt_text": "x"}, format="json").status_code == 403
     )
     assert viewer.get(f"{API}/media/{media_id}").status_code == 200
+
+
+def _post_with(api, channel, media_id, when="at"):
+    body = {"channels": [channel.pk], "parts": [{"text": "look", "media": [media_id]}]}
+    if when == "draft":
+        body["when"] = "draft"
+    else:
+        body.update(when="at", scheduled_at="2031-01-01T10:00:00Z")
+    response = api.post(f"{API}/posts", body, format="json")
+    assert response.status_code == 201, response.json()
+    return response.json()
+
+
+def test_contributor_cannot_describe_media_of_an_approved_or_pending_post(
+    api, member_api, mastodon_channel
+):
+    owners = api.post(f"{API}/media", {"file": png_upload(), "alt_text": "Approved"}).json()["id"]
+    _post_with(api, mastodon_channel, owners)  # scheduled by the owner: approved
+    contributor = member_api(Role.CONTRIBUTOR)
+    own = contributor.post(f"{API}/media", {"file": png_upload(), "alt_text": "Mine"}).json()["id"]
+    assert _post_with(contributor, mastodon_channel, own)["status"] == "pending_approval"
+
+    for media_id in (owners, own):
+        response = contributor.patch(f"{API}/media/{media_id}", {"alt_text": "x"}, format="json")
+        assert response.status_code == 403
+        assert "approval" in response.json()["error"]["message"]
+    assert Media.objects.get(pk=owners).alt_text == "Approved"
+    assert Media.objects.get(pk=own).alt_text == "Mine"
+
+
+def test_contributor_describes_their_own_media_in_a_draft(member_api, mastodon_channel):
+    contributor = member_api(Role.CONTRIBUTOR)
+    own = contributor.post(f"{API}/media", {"file": png_upload()}).json()["id"]
+    _post_with(contributor, mastodon_channel, own, when="draft")
+
+    response = contributor.patch(f"{API}/media/{own}", {"alt_text": "Better"}, format="json")
+
+    assert response.status_code == 200
+    assert Media.objects.get(pk=own).alt_text == "Better"

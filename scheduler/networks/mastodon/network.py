@@ -14,7 +14,6 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-import requests
 from django.conf import settings
 from django.utils import timezone
 from mastodon import (
@@ -29,6 +28,7 @@ from mastodon import (
     MastodonUnauthorizedError,
 )
 
+from ... import outbound
 from ..base import (
     ErrorCategory,
     Limits,
@@ -37,7 +37,6 @@ from ..base import (
     PartContext,
     Profile,
     PublishedPart,
-    check_server_url,
     count_graphemes,
 )
 
@@ -55,7 +54,6 @@ TAG_RE = re.compile(r"<[^>]+>")
 # (https://docs.joinmastodon.org/methods/media/#v2).
 PROCESSING_422 = "finished processing"
 MASTODON_VERSION = "4.0.0"  # lowest version whose endpoints we use (v2 media, v2 instance)
-USER_AGENT = "Herald (self-hosted social media scheduler)"
 
 
 class MastodonNetwork(Network):
@@ -270,16 +268,6 @@ class MastodonNetwork(Network):
         )
 
 
-class GuardedSession(requests.Session):
-    """Checks every request's address, not just the server URL a user typed: OAuth endpoints a
-    server advertises, redirects, and DNS that changes after connecting cannot point Herald at
-    private or loopback addresses (unless HERALD_ALLOWED_PRIVATE_HOSTS allows them)."""
-
-    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:  # type: ignore[override]
-        check_server_url(str(request.url))
-        return super().send(request, **kwargs)
-
-
 def client(base_url: str, access_token: str | None = None, **kwargs: Any) -> Mastodon:
     """A Mastodon.py client that never blocks a worker.
 
@@ -293,8 +281,8 @@ def client(base_url: str, access_token: str | None = None, **kwargs: Any) -> Mas
         request_timeout=settings.HERALD_NETWORK_TIMEOUT,
         mastodon_version=MASTODON_VERSION,
         version_check_mode="created",
-        user_agent=USER_AGENT,
-        session=GuardedSession(),
+        user_agent=outbound.USER_AGENT,
+        session=outbound.session(),  # every connection to a checked address (SSRF guard)
         **kwargs,
     )
 
@@ -323,6 +311,9 @@ def classify(exc: Exception, api: Mastodon | None = None, *, write: bool = False
             http_status=401,
             excerpt=_message(exc),
         )
+    if isinstance(exc, MastodonNetworkError) and isinstance(exc.__context__, outbound.UnsafeURL):
+        # Refused before connecting (Mastodon.py wraps every error): nothing was sent.
+        return NetworkError(ErrorCategory.REJECTED, "unsafe_server", str(exc.__context__))
     if isinstance(exc, MastodonNetworkError):
         return NetworkError(
             ErrorCategory.TRANSIENT,

@@ -266,7 +266,7 @@ def test_persistent_media_not_found_retries_later_with_a_new_container(
 def test_container_error_fails_with_threads_reason(
     membership, threads_channel, fake_threads, settings
 ):
-    settings.HERALD_ALLOWED_PRIVATE_HOSTS = ["testserver"]
+    settings.HERALD_ALLOWED_PRIVATE_HOSTS = ["testserver", "127.0.0.1"]  # + the fake Graph
     fake_threads.fetch_media = False
     fake_threads.fail_next_container("INVALID_ASPEC_RATIO")
     post = post_with(membership, threads_channel, ("Odd shape", [make_image(membership)]))
@@ -799,15 +799,15 @@ def test_garbled_answer_to_publish_is_treated_as_unknown_outcome(
     assert len(fake_threads.posts) == 1
 
 
-def test_connect_page_is_linked_from_the_navigation(client, alice, fake_threads):
+def test_connect_page_is_linked_from_the_channels_page(client, alice, fake_threads):
     client.force_login(alice)
 
+    channels_page = client.get(reverse("scheduler:channels")).content.decode()
     response = client.get(reverse("scheduler:connect_threads"))
 
+    assert f'href="{reverse("scheduler:connect_threads")}"' in channels_page
     assert response.status_code == 200
-    page = response.content.decode()
-    assert f'href="{reverse("scheduler:connect_threads")}"' in page
-    assert "Continue with Threads" in page
+    assert "Continue with Threads" in response.content.decode()
 
 
 def test_only_owners_and_admins_connect_threads(client, workspace, fake_threads):

@@ -1,0 +1,132 @@
+"""What creating, changing and acting on posts share: inputs, errors, validation, queue helpers."""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db.models import Prefetch
+
+from .. import queue as queue_flows
+from .. import states
+from ..models import (
+    Channel,
+    Delivery,
+    Media,
+    PartMedia,
+    Post,
+    PostPart,
+)
+from ..networks import network_for
+from ..networks.base import PartContent
+
+
+class ComposeError(Exception):
+    """The post cannot be saved as asked. `errors` maps a field or channel id to messages."""
+
+    def __init__(self, errors: dict[str, list[str]]) -> None:
+        super().__init__("; ".join(f"{key}: {' '.join(msgs)}" for key, msgs in errors.items()))
+        self.errors = errors
+
+
+class PostNotEditable(Exception):
+    """Nothing of the post can change as asked (every delivery is past changing, or it waits
+    for approval); the message says why."""
+
+
+# Where a queued post goes: after the others ("add to queue") or in front ("share next").
+QUEUE_LAST, QUEUE_FIRST = "last", "first"
+
+
+@dataclass
+class PartInput:
+    text: str
+    media: list[Media] = field(default_factory=list)
+
+
+def parts_for(delivery: Delivery) -> list[PartContent]:
+    """What this delivery publishes: the channel's override if any, else the post's parts."""
+    if delivery.override_parts:
+        wanted = {pk for part in delivery.override_parts for pk in part.get("media", [])}
+        media = Media.objects.for_workspace(delivery.workspace_id).in_bulk(wanted)
+        return [
+            PartContent(
+                part.get("text", ""), [media[pk] for pk in part.get("media", []) if pk in media]
+            )
+            for part in delivery.override_parts
+        ]
+    return parts_for_post(delivery.post)
+
+
+def parts_for_post(post: Post) -> list[PartContent]:
+    """The post's own parts (without any channel's override)."""
+    ordered_media = Prefetch("media", queryset=Media.objects.order_by("partmedia__position"))
+    parts = post.parts.prefetch_related(ordered_media)
+    return [PartContent(part.text, list(part.media.all())) for part in parts]
+
+
+def _inputs(contents: list[PartContent]) -> list[PartInput]:
+    return [PartInput(content.text, list(content.media)) for content in contents]
+
+
+def validate_for_channels(
+    channels: list[Channel],
+    parts: list[PartInput],
+    options: dict[str, Any],
+    overrides: dict[int, list[PartInput]] | None = None,
+) -> dict[str, list[str]]:
+    """Per-channel validation messages (keyed by channel id); empty when every network accepts."""
+    errors: dict[str, list[str]] = {}
+    for channel in channels:
+        own = (overrides or {}).get(channel.pk, parts)
+        contents = [PartContent(p.text, list(p.media)) for p in own]
+        problems = network_for(channel).validate(contents, options)
+        if problems:
+            errors[str(channel.pk)] = [
+                f"{channel.handle} ({channel.get_network_display()}): {m}" for m in problems
+            ]
+    return errors
+
+
+def _save_parts(post: Post, parts: list[PartInput]) -> None:
+    for position, part in enumerate(parts):
+        saved = PostPart.objects.create(post=post, position=position, text=part.text)
+        PartMedia.objects.bulk_create(
+            PartMedia(part=saved, media=media, position=n) for n, media in enumerate(part.media)
+        )
+
+
+def _override_json(parts: list[PartInput] | None) -> list[dict[str, Any]] | None:
+    if parts is None:
+        return None
+    return [{"text": p.text, "media": [m.pk for m in p.media]} for p in parts]
+
+
+# -- changing a post ------------------------------------------------------------------------------
+# Deliveries whose content and time may still change: nothing has been sent for them yet (the
+# rule lives in states.py; the composer's callers keep reading it here).
+CHANGEABLE = states.CHANGEABLE
+
+
+def _queued_channels(deliveries: Any) -> list[Channel]:
+    return list(Channel.objects.filter(deliveries__in=deliveries.filter(pinned=False)).distinct())
+
+
+def _reflow_quietly(channels: list[Channel]) -> None:
+    # Moving up after a post leaves the queue can only need fewer slots, never more; a schedule
+    # emptied meanwhile leaves the queue where it was rather than failing the cancel.
+    for channel in channels:
+        with contextlib.suppress(queue_flows.QueueError):
+            queue_flows.reflow(channel)
+
+
+def _enqueue_all(deliveries: list[Delivery], *, first: bool) -> None:
+    errors: dict[str, list[str]] = {}
+    for delivery in deliveries:
+        try:
+            queue_flows.enqueue(delivery, first=first)
+        except queue_flows.QueueError as error:
+            errors[str(delivery.channel_id)] = [str(error)]
+    if errors:
+        raise ComposeError(errors)

@@ -1,0 +1,265 @@
+"""The calendar, queue, posting-schedule and feed pages, through Django's test client."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+import time_machine
+
+from accounts.models import Role
+from scheduler import queue
+from scheduler.compose import QUEUE_LAST, PartInput, create_post
+from scheduler.models import CalendarFeed, ChannelStatus, Delivery, DeliveryStatus
+from tests.conftest import PASSWORD, add_member
+from tests.scheduler.test_queue import berlin
+
+pytestmark = pytest.mark.django_db
+HTMX = {"HTTP_HX_REQUEST": "true"}
+
+
+@pytest.fixture
+def frozen():
+    # Monday 1 June 2026, 08:00 in Berlin.
+    with time_machine.travel(datetime(2026, 6, 1, 6, 0, tzinfo=UTC), tick=False) as traveller:
+        yield traveller
+
+
+@pytest.fixture
+def browser(client, alice):
+    alice.timezone = "Europe/Berlin"
+    alice.save()
+    client.login(email=alice.email, password=PASSWORD)
+    return client
+
+
+@pytest.fixture
+def channel(mastodon_channel):
+    mastodon_channel.timezone = "Europe/Berlin"
+    mastodon_channel.schedule = {day: ["09:00", "17:00"] for day in queue.WEEKDAYS}
+    mastodon_channel.save()
+    return mastodon_channel
+
+
+def queue_three(membership, channel):
+    return [
+        create_post(
+            membership, channels=[channel], parts=[PartInput(text)], at=None, queue=QUEUE_LAST
+        ).deliveries.get()
+        for text in ("apple", "banana", "cherry")
+    ]
+
+
+def queue_texts(channel):
+    return [
+        (d.post.parts.get().text, d.due_at.astimezone(berlin(2026, 1, 1).tzinfo))
+        for d in queue.queued(channel)
+    ]
+
+
+# -- calendar --------------------------------------------------------------------------------------
+def test_week_page_shows_posts_slots_zone_and_today(frozen, browser, membership, channel):
+    create_post(
+        membership,
+        channels=[channel],
+        parts=[PartInput("Hello Tuesday")],
+        at=berlin(2026, 6, 2, 11, 15),
+    )
+
+    page = browser.get("/calendar/").content.decode()
+
+    assert "Europe/Berlin" in page
+    assert "Hello Tuesday" in page and ">11:15<" in page
+    assert 'aria-current="date">Today' in page
+    # Monday's 09:00 slot is open and links to the composer for that moment and channel.
+    assert f"/compose/?at=2026-06-01T09%3A00&amp;channel={channel.pk}" in page
+
+
+def test_month_page_and_filters(frozen, browser, membership, channel):
+    create_post(
+        membership,
+        channels=[channel],
+        parts=[PartInput("tagged")],
+        at=berlin(2026, 6, 20, 10, 0),
+        tags=["launch"],
+    )
+    create_post(
+        membership, channels=[channel], parts=[PartInput("untagged")], at=berlin(2026, 6, 21, 10, 0)
+    )
+
+    page = browser.get("/calendar/?view=month&date=2026-06-10").content.decode()
+    filtered = browser.get("/calendar/?view=month&date=2026-06-10&tag=launch").content.decode()
+
+    assert "June 2026" in page and "tagged" in page and "untagged" in page
+    assert "tagged" in filtered and "untagged" not in filtered and "Clear filters" in filtered
+
+
+def test_dropping_a_post_on_another_day_keeps_its_time_of_day(frozen, browser, membership, channel):
+    delivery = create_post(
+        membership, channels=[channel], parts=[PartInput("move me")], at=berlin(2026, 6, 2, 11, 15)
+    ).deliveries.get()
+
+    response = browser.post(
+        "/calendar/move/?view=week", {"delivery": delivery.pk, "day": "2026-06-04"}, **HTMX
+    )
+
+    assert response.status_code == 200
+    assert "Moved to Thu 4 Jun, 11:15 (Europe/Berlin)." in response.content.decode()
+    delivery.refresh_from_db()
+    assert delivery.due_at == delivery.next_attempt_at == berlin(2026, 6, 4, 11, 15)
+
+
+def test_moving_a_published_post_is_refused_where_the_user_sees_it(
+    frozen, browser, membership, channel
+):
+    delivery = create_post(
+        membership, channels=[channel], parts=[PartInput("out")], at=berlin(2026, 6, 2, 11, 15)
+    ).deliveries.get()
+    Delivery.objects.filter(pk=delivery.pk).update(status=DeliveryStatus.PUBLISHED)
+
+    response = browser.post(
+        "/calendar/move/", {"delivery": delivery.pk, "at": "2026-06-05T10:00"}, **HTMX
+    )
+    plain = browser.post(
+        "/calendar/move/", {"delivery": delivery.pk, "at": "2026-06-05T10:00"}, follow=True
+    )
+
+    assert (
+        'role="alert">This post cannot be moved: It is already published.'
+        in response.content.decode()
+    )
+    assert "This post cannot be moved" in plain.content.decode()
+    assert Delivery.objects.get(pk=delivery.pk).due_at == berlin(2026, 6, 2, 11, 15)
+
+
+# -- queue -----------------------------------------------------------------------------------------
+def test_queue_page_lists_posts_with_their_slots_and_the_next_gaps(
+    frozen, browser, membership, channel
+):
+    queue_three(membership, channel)
+
+    page = browser.get(f"/queue/{channel.pk}/").content.decode()
+
+    assert page.index("apple") < page.index("banana") < page.index("cherry")
+    assert "Next empty slots" in page and "Add a post here" in page
+    assert "times in <strong>Europe/Berlin</strong>" in page
+
+
+def test_keyboard_moves_and_drag_order_change_the_slots(frozen, browser, membership, channel):
+    first, second, third = queue_three(membership, channel)
+
+    browser.post(f"/queue/{channel.pk}/move/", {"delivery": third.pk, "to": "top"}, **HTMX)
+    assert [t for t, _ in queue_texts(channel)] == ["cherry", "apple", "banana"]
+    response = browser.post(
+        f"/queue/{channel.pk}/move/", {"delivery": first.pk, "to": "down"}, **HTMX
+    )
+    assert "Moved to position 3 of 3." in response.content.decode()
+    browser.post(
+        f"/queue/{channel.pk}/reorder/", {"order": [second.pk, first.pk, third.pk]}, **HTMX
+    )
+
+    assert queue_texts(channel) == [
+        ("banana", berlin(2026, 6, 1, 9, 0)),
+        ("apple", berlin(2026, 6, 1, 17, 0)),
+        ("cherry", berlin(2026, 6, 2, 9, 0)),
+    ]
+
+
+def test_remove_shuffle_pause_and_resume(frozen, browser, membership, channel):
+    first, *_ = queue_three(membership, channel)
+
+    browser.post(f"/queue/{channel.pk}/remove/", {"delivery": first.pk}, **HTMX)
+    assert queue_texts(channel) == [
+        ("banana", berlin(2026, 6, 1, 9, 0)),
+        ("cherry", berlin(2026, 6, 1, 17, 0)),
+    ]
+    assert Delivery.objects.get(pk=first.pk).status == DeliveryStatus.CANCELLED
+    assert "Shuffled" in browser.post(f"/queue/{channel.pk}/shuffle/", **HTMX).content.decode()
+    assert {t for t, _ in queue_texts(channel)} == {"banana", "cherry"}
+    browser.post(f"/queue/{channel.pk}/pause/")
+    channel.refresh_from_db()
+    assert channel.status == ChannelStatus.PAUSED
+    browser.post(f"/queue/{channel.pk}/resume/")
+    channel.refresh_from_db()
+    assert channel.status == ChannelStatus.ACTIVE
+
+
+def test_viewers_cannot_reorder_or_edit_schedules(frozen, client, workspace, channel, membership):
+    first, *_ = queue_three(membership, channel)
+    viewer = add_member(workspace, "viv@example.com", Role.VIEWER)
+    client.login(email=viewer.user.email, password=PASSWORD)
+
+    assert client.get(f"/queue/{channel.pk}/").status_code == 200
+    assert (
+        client.post(f"/queue/{channel.pk}/move/", {"delivery": first.pk, "to": "down"}).status_code
+        == 403
+    )
+    assert (
+        client.post(
+            f"/schedule/{channel.pk}/", {"action": "add", "day": "mon", "time": "10:00"}
+        ).status_code
+        == 403
+    )
+
+
+# -- posting schedule ------------------------------------------------------------------------------
+def test_schedule_changes_reflow_the_queue_at_once(frozen, browser, membership, channel):
+    queue_three(membership, channel)
+    url = f"/schedule/{channel.pk}/"
+
+    response = browser.post(url, {"action": "remove", "day": "mon", "time": "09:00"}, **HTMX)
+
+    page = response.content.decode()
+    assert "Removed 09:00 from Monday. The queue has re-flowed onto the new slots." in page
+    assert [at for _, at in queue_texts(channel)] == [
+        berlin(2026, 6, 1, 17, 0),
+        berlin(2026, 6, 2, 9, 0),
+        berlin(2026, 6, 2, 17, 0),
+    ]
+    browser.post(url, {"action": "add", "day": "mon", "time": "12:30"}, **HTMX)
+    assert queue_texts(channel)[0][1] == berlin(2026, 6, 1, 12, 30)
+    browser.post(url, {"action": "copy", "day": "tue", "targets": ["mon", "sun"]}, **HTMX)
+    channel.refresh_from_db()
+    assert channel.schedule["mon"] == channel.schedule["sun"] == ["09:00", "17:00"]
+
+
+def test_time_zone_change_keeps_clock_times_in_the_new_zone(frozen, browser, membership, channel):
+    queue_three(membership, channel)
+
+    browser.post(
+        f"/schedule/{channel.pk}/", {"action": "timezone", "timezone": "America/New_York"}, **HTMX
+    )
+    bad = browser.post(
+        f"/schedule/{channel.pk}/", {"action": "timezone", "timezone": "Mars/Base"}, **HTMX
+    )
+
+    channel.refresh_from_db()
+    assert channel.timezone == "America/New_York"
+    # 09:00 in New York is 15:00 in Berlin.
+    assert queue_texts(channel)[0][1] == berlin(2026, 6, 1, 15, 0)
+    assert "“Mars/Base” is not an IANA time zone" in bad.content.decode()
+
+
+def test_bad_time_is_shown_and_nothing_changes(frozen, browser, channel):
+    response = browser.post(
+        f"/schedule/{channel.pk}/", {"action": "add", "day": "mon", "time": "25:00"}, **HTMX
+    )
+
+    assert "“25:00” on mon is not a time like 09:00" in response.content.decode()
+    channel.refresh_from_db()
+    assert channel.schedule["mon"] == ["09:00", "17:00"]
+
+
+# -- feed settings ---------------------------------------------------------------------------------
+def test_feed_can_be_turned_on_regenerated_and_off(frozen, browser):
+    browser.post("/calendar/subscribe/", {"action": "on"})
+    page = browser.get("/calendar/subscribe/").content.decode()
+    url = CalendarFeed.objects.get().secrets["token"]
+    assert url in page
+
+    browser.post("/calendar/subscribe/", {"action": "regenerate"})
+    assert CalendarFeed.objects.get().secrets["token"] != url
+    assert browser.get(f"/calendar/feed/{url}.ics").status_code == 404
+    response = browser.post("/calendar/subscribe/", {"action": "off"}, **HTMX)
+    assert "Feed turned off" in response.content.decode()
+    assert not CalendarFeed.objects.exists()
