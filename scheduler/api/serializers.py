@@ -24,6 +24,7 @@ from ..models import (
     WebhookDelivery,
     WebhookEvent,
 )
+from ..networks import network_for
 from ..networks.base import Limits
 from ..queue import WEEKDAYS
 from .fields import StrictBooleanField, StrictCharField, StrictIntegerField
@@ -125,8 +126,6 @@ class ChannelSerializer(serializers.ModelSerializer):
         # The cached limits only: listing channels never calls the networks.
         if channel.limits:
             return Limits.from_dict(channel.limits).as_dict()
-        from ..networks import network_for
-
         return network_for(channel).default_limits().as_dict()
 
 
