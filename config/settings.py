@@ -139,6 +139,8 @@ STORAGES = {
     },
 }
 MAX_UPLOAD_BYTES = env.int("MAX_UPLOAD_BYTES", default=200 * 1024 * 1024)
+# Images with more pixels are refused at upload: decoding one takes about 4 bytes a pixel.
+HERALD_MAX_IMAGE_PIXELS = env.int("HERALD_MAX_IMAGE_PIXELS", default=50_000_000)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 
 # --- Redis: broker and cache -------------------------------------------------------------------

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import struct
+import zlib
 
 import pytest
 
@@ -120,3 +122,37 @@ def test_contributor_describes_their_own_media_in_a_draft(member_api, mastodon_c
 
     assert response.status_code == 200
     assert Media.objects.get(pk=own).alt_text == "Better"
+
+
+def png_header_only(width: int, height: int) -> io.BytesIO:
+    """A PNG that declares `width` x `height` (what Pillow reads first) without the pixels."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        )
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    data = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 64))
+    upload = io.BytesIO(data + chunk(b"IEND", b""))
+    upload.name = "huge.png"
+    return upload
+
+
+@pytest.mark.parametrize(("width", "height"), [(30000, 30000), (12000, 12000), (8000, 8000)])
+def test_an_image_over_the_pixel_limit_is_refused_with_a_clear_error(api, width, height):
+    response = api.post(f"{API}/media", {"file": png_header_only(width, height)})
+
+    assert response.status_code == 400
+    (message,) = response.json()["error"]["details"]["fields"]["file"]
+    assert "Herald accepts up to 50 megapixels" in message
+    assert not Media.objects.exists()
+
+
+def test_the_pixel_limit_is_a_setting(api, settings):
+    settings.HERALD_MAX_IMAGE_PIXELS = 100
+
+    response = api.post(f"{API}/media", {"file": png_upload(width=20, height=10)})
+
+    assert response.status_code == 400
+    assert "20 x 10 pixels" in response.json()["error"]["details"]["fields"]["file"][0]
