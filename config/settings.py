@@ -299,7 +299,7 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_CLASSES": ["scheduler.api.throttling.TokenRateThrottle"],
     "DEFAULT_PAGINATION_CLASS": "scheduler.api.pagination.Cursor",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],  # uploads: multipart
+    "DEFAULT_PARSER_CLASSES": ["scheduler.api.parsers.JSONParser"],  # uploads: multipart
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "scheduler.api.errors.exception_handler",
     "PAGE_SIZE": 50,

@@ -49,6 +49,13 @@ def save_upload(membership: Membership, upload: UploadedFile, *, alt_text: str =
     )
 
 
+def discard_uploads(media: list[Media]) -> None:
+    """Delete media saved for a request that then failed: their rows and their files."""
+    for item in media:
+        item.file.delete(save=False)
+        item.delete()
+
+
 def _inspect(upload: UploadedFile) -> tuple[str, str, int | None, int | None]:
     guessed = upload.content_type or mimetypes.guess_type(upload.name or "")[0] or ""
     if guessed in VIDEO_TYPES:

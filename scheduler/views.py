@@ -66,7 +66,7 @@ def compose_view(request: HttpRequest, membership: Membership) -> HttpResponse:
         form = request.POST
         context["form"] = form
         try:
-            post = _create_from_form(request, membership, channel_qs, user_zone)
+            post = _create_from_form(request, membership, user_zone)
         except compose.ComposeError as error:
             context["errors"] = error.errors
             return render(request, "scheduler/compose.html", context, status=400)
@@ -78,10 +78,10 @@ def compose_view(request: HttpRequest, membership: Membership) -> HttpResponse:
 
 
 def _create_from_form(
-    request: HttpRequest, membership: Membership, channel_qs: Any, zone: zoneinfo.ZoneInfo
+    request: HttpRequest, membership: Membership, zone: zoneinfo.ZoneInfo
 ) -> Post:
     form = request.POST
-    chosen = list(channel_qs.filter(pk__in=form.getlist("channels")))
+    chosen = compose.pick_channels(membership.workspace, form.getlist("channels"))
     texts = [part.strip() for part in form.get("text", "").split("\n---\n")]
     parts = [compose.PartInput(text) for text in texts]
     upload = request.FILES.get("media")
@@ -92,6 +92,20 @@ def _create_from_form(
             )
         except media_flows.MediaError as error:
             raise compose.ComposeError({"media": [str(error)]}) from error
+    try:
+        return _save_post(membership, form, parts, chosen, zone)
+    except BaseException:
+        media_flows.discard_uploads(parts[0].media)  # a failed compose keeps no upload
+        raise
+
+
+def _save_post(
+    membership: Membership,
+    form: Any,
+    parts: list[compose.PartInput],
+    chosen: list[Channel],
+    zone: zoneinfo.ZoneInfo,
+) -> Post:
     when = form.get("when", "at")
     at: datetime | None = timezone.now()
     if when == "at":

@@ -14,6 +14,7 @@ from .common import (
     PostNotEditable,
     parts_for,
     parts_for_post,
+    pick_channels,
     validate_for_channels,
 )
 from .create import create_post
@@ -36,6 +37,7 @@ __all__ = [
     "parse_local",
     "parts_for",
     "parts_for_post",
+    "pick_channels",
     "retry_delivery",
     "share_now",
     "timing",

@@ -39,6 +39,21 @@ class PostNotEditable(Exception):
 QUEUE_LAST, QUEUE_FIRST = "last", "first"
 
 
+def pick_channels(workspace: Any, ids: list[str]) -> list[Channel]:
+    """The workspace's channels named by `ids` as a form sends them (strings).
+
+    Raises ComposeError for an id that is not a number or not one of the workspace's channels,
+    rather than letting the database refuse it (a 500).
+    """
+    if not all(value.isascii() and value.isdigit() and len(value) <= 18 for value in ids):
+        raise ComposeError({"channels": ["Choose channels from the list."]})
+    wanted = {int(value) for value in ids}
+    chosen = list(Channel.objects.for_workspace(workspace).filter(pk__in=wanted))
+    if len(chosen) != len(wanted):
+        raise ComposeError({"channels": ["One of the chosen channels no longer exists."]})
+    return sorted(chosen, key=lambda channel: channel.handle)
+
+
 @dataclass
 class PartInput:
     text: str
