@@ -24,6 +24,16 @@ _INSECURE_DEV_KEY = "insecure-development-key-do-not-use-in-production"
 SECRET_KEY = env.str("SECRET_KEY", default=_INSECURE_DEV_KEY if DEBUG else "")
 if not SECRET_KEY:
     raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off (see .env.example).")
+# Keys anyone can read (.env.example, this file, Django's template) sign nobody's sessions.
+_KNOWN_KEYS = {_INSECURE_DEV_KEY, "change-me-to-a-long-random-string"}
+if not DEBUG and (
+    SECRET_KEY in _KNOWN_KEYS or len(SECRET_KEY) < 32 or SECRET_KEY.startswith("django-insecure")
+):
+    raise ImproperlyConfigured(
+        "SECRET_KEY is a published placeholder or shorter than 32 characters; with DEBUG off "
+        "Herald needs a secret one. Generate it with: "
+        "python -c 'import secrets; print(secrets.token_urlsafe(50))'"
+    )
 
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
