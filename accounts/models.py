@@ -34,12 +34,30 @@ class UserManager(BaseUserManager["User"]):
         return self.create_user(email, password, **fields)
 
 
+class NotificationKind(models.TextChoices):
+    DELIVERY_FAILED = "delivery_failed", "A delivery failed or was missed"
+    CHANNEL_NEEDS_RECONNECT = "channel_needs_reconnect", "A channel needs reconnecting"
+    APPROVAL_REQUESTED = "approval_requested", "A post awaits my approval"
+    POST_REVIEWED = "post_reviewed", "My post was approved or rejected"
+    MENTIONED = "mentioned", "I was mentioned in a comment"
+
+
+def all_notification_kinds() -> list[str]:
+    return list(NotificationKind.values)
+
+
 class User(AbstractUser):
     """A person. Logs in with an email address; sees times in their own time zone."""
 
     username = None  # type: ignore[assignment,misc]
     email = models.EmailField("email address", unique=True)
     timezone = models.CharField(max_length=64, default="UTC", validators=[validate_timezone])
+    name = models.CharField(max_length=150, blank=True)
+    language = models.CharField(
+        max_length=35, blank=True, help_text="Default language of new posts (BCP 47, e.g. en)"
+    )
+    # Notification kinds this user also wants by email (in the app they always appear).
+    email_notifications = models.JSONField(default=all_notification_kinds, blank=True)
 
     USERNAME_FIELD = "email"
     REQUIRED_FIELDS: ClassVar[list[str]] = []
@@ -48,6 +66,13 @@ class User(AbstractUser):
 
     def __str__(self) -> str:
         return self.email
+
+    @property
+    def display_name(self) -> str:
+        return self.name or self.email
+
+    def wants_email(self, kind: str) -> bool:
+        return kind in (self.email_notifications or [])
 
 
 class Workspace(models.Model):
@@ -110,6 +135,28 @@ class Membership(models.Model):
     @property
     def can_manage_channels(self) -> bool:
         return self.role in (Role.OWNER, Role.ADMIN)
+
+    @property
+    def can_approve(self) -> bool:
+        """Approves or rejects posts awaiting approval; sees the review queue."""
+        return self.can_publish
+
+    @property
+    def can_comment(self) -> bool:
+        return self.can_compose
+
+    @property
+    def can_manage_members(self) -> bool:
+        """Invites people, changes roles, removes members."""
+        return self.role in (Role.OWNER, Role.ADMIN)
+
+    def can_grant(self, role: str) -> bool:
+        """Whether this member may give `role` to someone (only owners make owners)."""
+        return self.can_manage_members and (role != Role.OWNER or self.role == Role.OWNER)
+
+    def can_change_member(self, other: Membership) -> bool:
+        """Whether this member may change or remove `other` (only owners touch owners)."""
+        return self.can_manage_members and (other.role != Role.OWNER or self.role == Role.OWNER)
 
     def can_change_post(self, post: Post) -> bool:
         """Editors and above change any post of the workspace; contributors only their own."""
@@ -180,3 +227,67 @@ class ApiToken(models.Model):
     @property
     def is_revoked(self) -> bool:
         return self.revoked_at is not None
+
+
+class InvitationQuerySet(models.QuerySet["Invitation"]):
+    def pending(self) -> InvitationQuerySet:
+        return self.filter(accepted_at__isnull=True, revoked_at__isnull=True)
+
+
+class Invitation(models.Model):
+    """An email address invited into a workspace with a role.
+
+    The emailed link carries `key` signed with a timestamp (accounts.people); it stops working
+    when it expires, when the invitation is accepted, or when it is revoked.
+    """
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="invitations")
+    email = models.EmailField()
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.EDITOR)
+    invited_by = models.ForeignKey(User, on_delete=models.SET_NULL, null=True, related_name="+")
+    key = models.CharField(max_length=64, unique=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    objects = InvitationQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.email} to {self.workspace} ({self.role})"
+
+    @property
+    def is_pending(self) -> bool:
+        return self.accepted_at is None and self.revoked_at is None
+
+
+class NotificationQuerySet(models.QuerySet["Notification"]):
+    def unread(self) -> NotificationQuerySet:
+        return self.filter(read_at__isnull=True)
+
+
+class Notification(models.Model):
+    """Something one person should know, shown under the bell and, if they chose, emailed."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="notifications")
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="notifications")
+    kind = models.CharField(max_length=32, choices=NotificationKind.choices)
+    text = models.TextField()
+    link = models.CharField(max_length=500, blank=True, help_text="Path of the post or channel")
+    created_at = models.DateTimeField(auto_now_add=True)
+    read_at = models.DateTimeField(null=True, blank=True)
+    emailed_at = models.DateTimeField(null=True, blank=True)
+
+    objects = NotificationQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["user", "workspace", "read_at"], name="notification_unread_idx")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} for {self.user}: {self.text[:40]}"

@@ -40,7 +40,8 @@ def current_membership(request: HttpRequest) -> Membership:
     membership = (chosen and memberships.filter(workspace_id=chosen).first()) or memberships.first()
     if membership is None:
         raise Http404("You are not a member of any workspace yet. Ask an owner to invite you.")
-    request.session[SESSION_KEY] = membership.workspace_id
+    if chosen != membership.workspace_id:  # unchanged: no session write on every request
+        request.session[SESSION_KEY] = membership.workspace_id
     return membership
 
 

@@ -1,11 +1,58 @@
 """The Celery application. Tasks are thin; the beat schedule lives in settings."""
 
 import os
+from typing import Any
 
 from celery import Celery
+from celery.signals import (
+    task_postrun,
+    task_prerun,
+    task_received,
+    worker_process_init,
+    worker_ready,
+)
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
 app = Celery("herald")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+@task_prerun.connect
+@task_postrun.connect
+def drop_unusable_connections(sender: Any = None, **kwargs: Any) -> None:
+    """Do for each task what Django does for each request: drop a dead or expired connection.
+
+    Celery's Django fix-up skips this while it reuses connections (CELERY_DB_REUSE_MAX), so a
+    worker that lived through a database restart would keep failing on its dead connections.
+    Runs in the thread that executes the task (each pool thread has its own connections), and
+    arms Django's CONN_HEALTH_CHECKS so the task's first query finds a live connection.
+    """
+    if getattr(getattr(sender, "request", None), "is_eager", False):
+        return  # inside the caller's transaction (tests, eager mode): not ours to close
+    from django.db import close_old_connections
+
+    close_old_connections()
+
+
+@worker_ready.connect
+@worker_process_init.connect
+def start_lease_heartbeat(**kwargs: Any) -> None:
+    """Renew the leases of the claims this worker process holds (scheduler/leases.py)."""
+    from scheduler import leases
+
+    leases.start_heartbeat()
+
+
+@task_received.connect
+def hold_received_claim(request: Any = None, **kwargs: Any) -> None:
+    """A publish task waiting in this worker (for its ETA, or for a free thread) keeps its claim:
+    only a task nobody received is enqueued again."""
+    if request is not None and request.name == "scheduler.tasks.publish":
+        from uuid import UUID
+
+        from scheduler import leases
+
+        delivery_id, token = request.args
+        leases.hold(int(delivery_id), UUID(token))

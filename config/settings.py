@@ -65,9 +65,11 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "scheduler.activity.ActorMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "accounts.middleware.UserTimezoneMiddleware",
     "csp.middleware.CSPMiddleware",
     "axes.middleware.AxesMiddleware",  # last, as django-axes asks
 ]
@@ -87,6 +89,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "accounts.context_processors.workspace",
                 "scheduler.context_processors.networks",
+                "scheduler.context_processors.team",
             ],
         },
     },
@@ -211,7 +214,14 @@ HERALD_DISPATCH_INTERVAL = env.float("HERALD_DISPATCH_INTERVAL", default=2.0)  #
 # goes out on its second rather than at the next tick.
 HERALD_CLAIM_AHEAD = env.float("HERALD_CLAIM_AHEAD", default=HERALD_DISPATCH_INTERVAL * 2 + 1)
 HERALD_CLAIM_BATCH = env.int("HERALD_CLAIM_BATCH", default=2000)
-HERALD_LEASE_SECONDS = env.int("HERALD_LEASE_SECONDS", default=CELERY_TASK_TIME_LIMIT + 60)
+# A worker renews the lease of each claim it holds every few seconds (scheduler/leases.py), so a
+# dead worker's claims are taken over this many seconds after it stopped.
+HERALD_LEASE_SECONDS = env.int("HERALD_LEASE_SECONDS", default=30)
+# A claim whose task no worker has received this many seconds after its due time (the broker lost
+# it) is enqueued again.
+HERALD_START_GRACE = env.float("HERALD_START_GRACE", default=10.0)
+# /healthz reports deliveries overdue by this many seconds that nobody is working on.
+HERALD_STUCK_AFTER = env.float("HERALD_STUCK_AFTER", default=60.0)
 HERALD_CATCH_UP_WINDOW = timedelta(hours=env.float("HERALD_CATCH_UP_WINDOW_HOURS", default=6))
 HERALD_MAX_ATTEMPTS = env.int("HERALD_MAX_ATTEMPTS", default=8)
 HERALD_BACKOFF_BASE = env.float("HERALD_BACKOFF_BASE", default=30.0)  # seconds, doubled per try
@@ -353,8 +363,14 @@ CELERY_BEAT_SCHEDULE.update(
             "task": "scheduler.tasks.purge_idempotency_records",
             "schedule": 3600.0,
         },
+        "delete-unused-uploads": {
+            "task": "scheduler.tasks.delete_unused_uploads",
+            "schedule": 3600.0,
+        },
     }
 )
+# Files uploaded in the composer but used by no post are deleted after this many hours.
+HERALD_UNUSED_MEDIA_HOURS = env.float("HERALD_UNUSED_MEDIA_HOURS", default=24)
 
 LOGGING = {
     "version": 1,
@@ -402,3 +418,20 @@ CONTENT_SECURITY_POLICY = {
         "frame-ancestors": ["'none'"],
     }
 }
+
+# --- Email (invitations, password resets, notifications) -----------------------------------------
+# One URL: consolemail:// prints emails (development), smtp://user:pass@host:25,
+# smtp+tls://...:587 or smtp+ssl://...:465 send them.
+EMAIL_URL = env.str("EMAIL_URL", default="consolemail://")
+vars().update(
+    {key: value for key, value in env.email_url_config(EMAIL_URL).items() if value is not None}
+)
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Herald <herald@localhost>")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=20)
+# Invitation links stop working after this many days; anyone may sign up only when this is on.
+HERALD_INVITATION_DAYS = env.int("HERALD_INVITATION_DAYS", default=7)
+HERALD_SIGNUP_OPEN = env.bool("HERALD_SIGNUP_OPEN", default=False)
+PASSWORD_RESET_TIMEOUT = env.int("PASSWORD_RESET_TIMEOUT", default=3 * 3600)
+# Password reset emails per address and per client IP, each per hour.
+PASSWORD_RESET_LIMIT = env.int("PASSWORD_RESET_LIMIT", default=5)

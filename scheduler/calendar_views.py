@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 import zoneinfo
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
 from urllib.parse import urlencode
@@ -17,11 +17,12 @@ from urllib.parse import urlencode
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
-from accounts.models import Membership
+from accounts.models import CANCEL_REFUSED, Membership
 
 from . import calendar as cal
 from . import channels as channel_flows
@@ -77,6 +78,15 @@ def compose_link(*, at: datetime | None, zone: zoneinfo.ZoneInfo, channel: int |
     return _compose_url() + ("?" + urlencode(query) if query else "")
 
 
+def _post_url(pk: int) -> str:
+    return _post_url_prefix() + f"{pk}/"
+
+
+@functools.cache
+def _post_url_prefix() -> str:
+    return reverse("scheduler:post_detail", args=[1]).removesuffix("1/")
+
+
 @functools.cache
 def _compose_url() -> str:
     # reverse() costs tens of microseconds; a week view links hundreds of open slots.
@@ -86,16 +96,18 @@ def _compose_url() -> str:
 # -- calendar --------------------------------------------------------------------------------------
 @dataclass
 class Item:
-    """One line of a calendar day: a post on a channel, or an open slot."""
+    """One line of a week column: a post on a channel, or the channels with a slot then."""
 
     at: datetime
     delivery: Delivery | None = None
-    slot: cal.OpenSlot | None = None
+    slots: list[cal.OpenSlot] = field(default_factory=list)
+    local_time: str = ""
+    iso: str = ""
 
 
 def _filters(query: Any) -> cal.CalendarFilters:
     def numbers(name: str) -> frozenset[int]:
-        return frozenset(int(v) for v in query.getlist(name) if v.isdigit())
+        return frozenset(compose.form_ids(query.getlist(name)))
 
     statuses = frozenset(v for v in query.getlist("status") if v in cal.STATUS_LABELS)
     networks = frozenset(v for v in query.getlist("network") if v in dict(network_choices()))
@@ -122,6 +134,12 @@ def _calendar_context(request: HttpRequest, membership: Membership) -> dict[str,
     now = timezone.now()
     today = now.astimezone(period.zone).date()
     week = period.view == cal.WEEK
+    for channel in page.channels:
+        # Rendered once per channel, not once per chip: a busy week has hundreds of chips.
+        channel.__dict__["colour"] = channel.pk % CHANNEL_COLOURS
+        channel.__dict__["avatar_html"] = render_to_string(
+            "scheduler/cal/_avatar.html", {"channel": channel}
+        )
     days = []
     for day in page.days:
         # A month cell shows its first few posts and counts the rest and the open slots.
@@ -146,13 +164,16 @@ def _calendar_context(request: HttpRequest, membership: Membership) -> dict[str,
 
 
 def _items(day: cal.CalendarDay, period: cal.CalendarRange) -> list[Item]:
-    """A week column: the day's posts and open slots in time order."""
+    """A week column: the day's posts, and its open slots one line per time, in time order."""
     items = [Item(d.shown_at, delivery=d) for d in day.entries]  # type: ignore[attr-defined]
+    by_time: dict[datetime, Item] = {}
     for slot in day.open_slots:
         slot.link = compose_link(at=slot.at, zone=period.zone, channel=slot.channel.pk)
-        slot.local_time = slot.at.astimezone(period.zone).strftime("%H:%M")
-        items.append(Item(slot.at, slot=slot))
-    return sorted(items, key=lambda item: item.at)
+        if slot.at not in by_time:
+            local = slot.at.astimezone(period.zone).strftime("%H:%M")
+            by_time[slot.at] = Item(slot.at, local_time=local, iso=slot.at.isoformat())
+        by_time[slot.at].slots.append(slot)
+    return sorted([*items, *by_time.values()], key=lambda item: (item.at, item.delivery is None))
 
 
 def _without(query: Any, *names: str) -> str:
@@ -170,6 +191,7 @@ def _decorate(delivery: Delivery, membership: Membership, zone: zoneinfo.ZoneInf
     extra["shown_status"] = cal.display_status(delivery)
     extra["status_label"] = cal.STATUS_LABELS[extra["shown_status"]]
     extra["colour"] = delivery.channel_id % CHANNEL_COLOURS
+    extra["url"] = _post_url(delivery.post_id)
     extra["movable"] = compose.why_unchangeable(delivery) is None and membership.can_change_post(
         delivery.post
     )
@@ -256,7 +278,7 @@ def _new_time(form: Any, delivery: Delivery, zone: zoneinfo.ZoneInfo) -> datetim
     except ValueError as exc:
         raise cal.CalendarError("Drop the post on a day of the calendar.") from exc
     current = (delivery.published_at or delivery.due_at or timezone.now()).astimezone(zone)
-    return datetime.combine(day, current.time().replace(second=0, microsecond=0), tzinfo=zone)
+    return datetime.combine(day, current.time().replace(microsecond=0), tzinfo=zone)
 
 
 # -- queue -----------------------------------------------------------------------------------------
@@ -298,7 +320,7 @@ def _render_queue(
     context = {
         "membership": membership,
         "channel": channel,
-        "channels": Channel.objects.for_workspace(membership.workspace).order_by("handle"),
+        "channels": cal.workspace_channels(membership.workspace),
         "rows": rows,
         "gaps": gaps,
         "zone": zone.key,
@@ -353,7 +375,7 @@ def _queue_change(membership: Membership, channel: Channel, action: str, form: A
         queue_flows.shuffle(channel)
         return "Shuffled: the queued posts keep the same slots in a new order."
     if action == "reorder":
-        ids = [int(v) for v in form.getlist("order") if v.isdigit()]
+        ids = compose.form_ids(form.getlist("order"))
         queue_flows.reorder(channel, ids)
         return "Reordered: each post now takes the slot shown."
     if action == "move":
@@ -373,7 +395,7 @@ def _remove(membership: Membership, channel: Channel, form: Any) -> str:
     )
     if delivery is None:
         raise queue_flows.QueueError("That post is no longer in this queue.")
-    require(membership.can_change_post(delivery.post), "You may remove only your own posts.")
+    require(membership.can_cancel(delivery.post), CANCEL_REFUSED)
     if not compose.cancel_post(delivery.post, channel=channel):
         raise queue_flows.QueueError("That post is already being published, so it stays.")
     return f"Removed from {channel.label}'s queue; the posts after it moved up."
@@ -462,6 +484,7 @@ def _render_schedule(
         "membership": membership,
         "channel": channel,
         "days": days,
+        "channels": cal.workspace_channels(membership.workspace),
         "zones": ZONES,
         "rows": rows,
         "zone": zone.key,

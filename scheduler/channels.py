@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import logging
 
+from django.db import transaction
 from django.utils import timezone
 
-from .models import Channel, ChannelStatus
+from . import activity
+from .models import ActivityVerb, Channel, ChannelStatus, DeliveryStatus
 from .networks import network_for
 from .networks.base import ErrorCategory, NetworkError
 
@@ -44,5 +46,24 @@ def set_paused(channel: Channel, paused: bool) -> None:
         if paused
         else (ChannelStatus.PAUSED, ChannelStatus.ACTIVE)
     )
-    Channel.objects.filter(pk=channel.pk, status=source).update(status=target)
+    if Channel.objects.filter(pk=channel.pk, status=source).update(status=target):
+        verb = ActivityVerb.PAUSED if paused else ActivityVerb.RESUMED
+        activity.record(verb, workspace_id=channel.workspace_id, channel=channel)
     channel.refresh_from_db(fields=["status"])
+
+
+class ChannelBusy(Exception):
+    """The channel cannot be removed now; the message says why."""
+
+
+def remove_channel(channel: Channel) -> None:
+    """Disconnect and delete the channel with its deliveries (their history included).
+
+    Raises ChannelBusy while one of its deliveries is being published.
+    """
+    with transaction.atomic():
+        locked = Channel.objects.select_for_update().get(pk=channel.pk)
+        if locked.deliveries.filter(status=DeliveryStatus.PUBLISHING).exists():
+            raise ChannelBusy("A post is being published on this channel; try again in a minute.")
+        activity.record(ActivityVerb.REMOVED, workspace_id=locked.workspace_id, channel=locked)
+        locked.delete()

@@ -7,12 +7,17 @@ notifications subscribe here rather than in the engine.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.dispatch import receiver
 
 from . import hooks, webhooks
 from .models import Channel, Delivery
+
+if TYPE_CHECKING:
+    from accounts.models import User
+
+    from .models import Post
 
 logger = logging.getLogger("herald.events")
 
@@ -42,17 +47,43 @@ def delivery_payload(delivery: Delivery) -> dict[str, Any]:
 
 
 def delivery_published(delivery: Delivery) -> None:
+    _log_delivery("published", delivery)
     emit(
         "delivery.published", workspace_id=delivery.workspace_id, payload=delivery_payload(delivery)
     )
 
 
 def delivery_failed(delivery: Delivery) -> None:
+    _log_delivery("failed", delivery)
     emit("delivery.failed", workspace_id=delivery.workspace_id, payload=delivery_payload(delivery))
 
 
 def delivery_missed(delivery: Delivery) -> None:
+    _log_delivery("missed", delivery)
     emit("delivery.missed", workspace_id=delivery.workspace_id, payload=delivery_payload(delivery))
+
+
+def _log_delivery(verb: str, delivery: Delivery) -> None:
+    """The activity entry (and, for a failure, the author's notification) of an engine outcome."""
+    from . import notices
+
+    try:
+        notices.delivery_outcome(verb, delivery)
+    except Exception:
+        logger.exception("%s: could not record activity for delivery %s", verb, delivery.pk)
+
+
+def post_event(event: str, post: Post, *, actor: User | None, reason: str = "") -> None:
+    """post.submitted, post.approved, post.rejected."""
+    payload: dict[str, Any] = {
+        "post_id": post.pk,
+        "status": post.status,
+        "author_id": post.author_id,
+        "actor_id": actor.pk if actor else None,
+    }
+    if reason:
+        payload["reason"] = reason
+    emit(event, workspace_id=post.workspace_id, payload=payload)
 
 
 @receiver(hooks.channel_needs_reconnect)
@@ -61,6 +92,12 @@ def _on_channel_needs_reconnect(sender: type[Channel], *, channel: Channel, **kw
 
 
 def channel_needs_reconnect(channel: Channel) -> None:
+    from . import notices
+
+    try:
+        notices.channel_needs_reconnect(channel)
+    except Exception:
+        logger.exception("could not record activity for channel %s", channel.pk)
     emit(
         "channel.needs_reconnect",
         workspace_id=channel.workspace_id,

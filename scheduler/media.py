@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import hashlib
 import mimetypes
+from datetime import timedelta
 
 from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
+from django.utils import timezone
 from PIL import Image, UnidentifiedImageError
 
 from accounts.models import Membership
 
-from .models import Media, MediaKind
+from .models import Delivery, Media, MediaKind
 
 IMAGE_TYPES = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp", "GIF": "image/gif"}
 VIDEO_TYPES = {"video/mp4", "video/quicktime", "video/webm"}
@@ -47,13 +49,6 @@ def save_upload(membership: Membership, upload: UploadedFile, *, alt_text: str =
         alt_text=alt_text,
         checksum=digest.hexdigest(),
     )
-
-
-def discard_uploads(media: list[Media]) -> None:
-    """Delete media saved for a request that then failed: their rows and their files."""
-    for item in media:
-        item.file.delete(save=False)
-        item.delete()
 
 
 def _inspect(upload: UploadedFile) -> tuple[str, str, int | None, int | None]:
@@ -96,3 +91,32 @@ def _too_many_pixels(width: int | None, height: int | None) -> str:
         f"This image is {size}; Herald accepts up to {limit:g} megapixels. "
         "Resize it (no network shows more than about 4096 pixels a side) and upload it again."
     )
+
+
+def delete_unused_uploads(*, older_than: timedelta) -> int:
+    """Delete uploads no post or per-channel version uses, older than `older_than`. Returns how many.
+
+    The composer stores files as soon as they are chosen, so a post that was never saved (an
+    error, a closed tab) leaves them behind; they stay usable for a day in case the writer comes
+    back, then go.
+    """
+    cutoff = timezone.now() - older_than
+    in_overrides = {
+        pk
+        for parts in Delivery.objects.exclude(override_parts=None).values_list(
+            "override_parts", flat=True
+        )
+        for part in parts or []
+        for pk in part.get("media", [])
+    }
+    unused = (
+        Media.objects.filter(created_at__lt=cutoff, partmedia__isnull=True)
+        .exclude(pk__in=in_overrides)
+        .order_by("pk")
+    )
+    deleted = 0
+    for item in unused:
+        item.file.delete(save=False)
+        item.delete()
+        deleted += 1
+    return deleted

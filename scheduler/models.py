@@ -201,6 +201,10 @@ class PostPart(models.Model):
     def __str__(self) -> str:
         return f"{self.post_id}#{self.position}"
 
+    def ordered_media(self) -> list[Media]:
+        """The part's media in order; no query when fetched with `PART_MEDIA_PREFETCH`."""
+        return [link.media for link in self.partmedia_set.all()]
+
 
 class PartMedia(models.Model):
     part = models.ForeignKey(PostPart, on_delete=models.CASCADE)
@@ -212,6 +216,13 @@ class PartMedia(models.Model):
 
     def __str__(self) -> str:
         return f"{self.part_id}: media {self.media_id}"
+
+
+# For lists of posts: `.prefetch_related("parts", PART_MEDIA_PREFETCH)` then `part.ordered_media()`
+# costs two queries for the whole page instead of one per part.
+PART_MEDIA_PREFETCH = models.Prefetch(
+    "parts__partmedia_set", PartMedia.objects.select_related("media").order_by("position", "pk")
+)
 
 
 class DeliveryStatus(models.TextChoices):
@@ -392,6 +403,9 @@ class WebhookEvent(models.TextChoices):
     DELIVERY_FAILED = "delivery.failed", "A delivery failed"
     DELIVERY_MISSED = "delivery.missed", "A delivery was missed"
     CHANNEL_NEEDS_RECONNECT = "channel.needs_reconnect", "A channel needs reconnecting"
+    POST_SUBMITTED = "post.submitted", "A post was submitted for approval"
+    POST_APPROVED = "post.approved", "A post was approved"
+    POST_REJECTED = "post.rejected", "A post was rejected"
 
 
 class Webhook(models.Model):
@@ -456,6 +470,93 @@ class WebhookDelivery(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event} to webhook {self.webhook_id} ({self.status})"
+
+
+class ActivityVerb(models.TextChoices):
+    CREATED = "created", "created"
+    EDITED = "edited", "edited"
+    SUBMITTED = "submitted", "submitted for approval"
+    APPROVED = "approved", "approved"
+    REJECTED = "rejected", "rejected"
+    SCHEDULED = "scheduled", "scheduled"
+    RESCHEDULED = "rescheduled", "rescheduled"
+    CANCELLED = "cancelled", "cancelled"
+    PUBLISHED = "published", "published"
+    FAILED = "failed", "failed"
+    MISSED = "missed", "missed"
+    RETRIED = "retried", "retried"
+    COMMENTED = "commented", "commented on"
+    CONNECTED = "connected", "connected"
+    RECONNECTED = "reconnected", "reconnected"
+    NEEDS_RECONNECT = "needs_reconnect", "needs reconnecting"
+    PAUSED = "paused", "paused"
+    RESUMED = "resumed", "resumed"
+    REMOVED = "removed", "removed"
+    INVITED = "invited", "invited"
+    JOINED = "joined", "joined"
+    ROLE_CHANGED = "role_changed", "changed the role of"
+    LEFT = "left", "left"
+
+
+class Activity(models.Model):
+    """One thing that happened in a workspace: who did what to which post, channel or member.
+
+    `changes` holds what the entry needs to be read later even if its subject is deleted
+    (a channel's handle, an invited address, a text before and after an edit).
+    """
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="activity")
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    verb = models.CharField(max_length=20, choices=ActivityVerb.choices)
+    post = models.ForeignKey(
+        Post, on_delete=models.SET_NULL, null=True, blank=True, related_name="activity"
+    )
+    channel = models.ForeignKey(
+        Channel, on_delete=models.SET_NULL, null=True, blank=True, related_name="activity"
+    )
+    member = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="The person an invitation, role change or removal is about",
+    )
+    changes = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    objects = WorkspaceQuerySet.as_manager()
+
+    class Meta:
+        verbose_name_plural = "activity"
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["workspace", "-id"], name="activity_workspace_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.actor or 'Herald'} {self.verb} ({self.created_at:%Y-%m-%d %H:%M})"
+
+
+class Comment(models.Model):
+    """A note on a post by a workspace member; @mentions notify the members named."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="comments")
+    post = models.ForeignKey(Post, on_delete=models.CASCADE, related_name="comments")
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    text = models.TextField()
+    mentions = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    objects = WorkspaceQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"Comment {self.pk} on post {self.post_id}"
 
 
 class CalendarFeed(models.Model):

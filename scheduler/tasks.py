@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 from uuid import UUID
 
 from celery import shared_task
+from django.conf import settings
 from django.dispatch import receiver
 
-from . import channels, dispatch, hooks, publishing, webhooks
+from . import channels, dispatch, hooks, media, publishing, webhooks
 from .api.idempotency import purge_expired
 from .models import Channel, ChannelStatus
 from .networks import entries
@@ -65,6 +67,11 @@ def send_due_webhooks() -> None:
 @shared_task(ignore_result=True)
 def purge_idempotency_records() -> None:
     purge_expired()
+
+
+@shared_task(ignore_result=True)
+def delete_unused_uploads() -> None:
+    media.delete_unused_uploads(older_than=timedelta(hours=settings.HERALD_UNUSED_MEDIA_HOURS))
 
 
 @shared_task(ignore_result=True)

@@ -15,6 +15,7 @@ from rest_framework.request import Request
 
 from accounts.models import Membership
 
+from ..activity import set_actor
 from .authentication import TokenAuth
 from .errors import STATUS_TEXT, ErrorSerializer, not_found, validation_error
 
@@ -32,6 +33,8 @@ class WorkspaceView(GenericAPIView):  # acts in the workspace of the request's t
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         super().initial(request, *args, **kwargs)
+        # The request's ActorMiddleware scope resets this when the request ends.
+        set_actor(token_auth(request).membership.user)
         allowed = self.query_params if request.method == "GET" else frozenset()
         unknown = sorted(set(request.query_params) - allowed - {"format"})
         if unknown:

@@ -11,7 +11,7 @@ from django.utils.dateparse import parse_datetime
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from .. import compose
+from .. import approvals, compose
 from ..models import (
     Channel,
     ChannelStatus,
@@ -407,9 +407,28 @@ class AuthorSerializer(serializers.Serializer):
     email = serializers.EmailField()
 
 
+class ApprovalEntrySerializer(serializers.Serializer):
+    action = serializers.ChoiceField(choices=["submitted", "approved", "rejected"])
+    actor = AuthorSerializer(allow_null=True)
+    at = serializers.DateTimeField(help_text="When it happened")
+    reason = serializers.CharField(allow_blank=True, help_text="Why it was rejected")
+    scheduled_at = serializers.DateTimeField(
+        allow_null=True, help_text="The new time an approval chose, if it changed the time"
+    )
+
+
+class ApprovalSerializer(serializers.Serializer):
+    state = serializers.ChoiceField(
+        choices=["not_required", "pending", "approved", "rejected"],
+        help_text="pending: awaits an editor, admin or owner; rejected: back to its author",
+    )
+    history = ApprovalEntrySerializer(many=True)
+
+
 class PostSerializer(serializers.ModelSerializer):
     status = serializers.ChoiceField(choices=PostStatus.choices)
     author = AuthorSerializer(allow_null=True)
+    approval = serializers.SerializerMethodField()
     parts = serializers.SerializerMethodField()
     deliveries = DeliverySerializer(many=True)
     options = OptionsSerializer()
@@ -421,6 +440,7 @@ class PostSerializer(serializers.ModelSerializer):
             "id",
             "status",
             "author",
+            "approval",
             "parts",
             "options",
             "tags",
@@ -429,14 +449,31 @@ class PostSerializer(serializers.ModelSerializer):
             "updated_at",
         ]
 
+    @extend_schema_field(ApprovalSerializer)
+    def get_approval(self, post: Post) -> dict[str, Any]:
+        entries = approvals.history(post)
+        return ApprovalSerializer(
+            {
+                "state": approvals.state(post, entries),
+                "history": [
+                    {
+                        "action": entry.verb,
+                        "actor": entry.actor,
+                        "at": entry.created_at,
+                        "reason": entry.changes.get("reason", ""),
+                        "scheduled_at": entry.changes.get("at"),
+                    }
+                    for entry in entries
+                ],
+            }
+        ).data
+
     @extend_schema_field(PartSerializer(many=True))
     def get_parts(self, post: Post) -> list[dict[str, Any]]:
         return [
             {
                 "text": part.text,
-                "media": MediaSerializer(
-                    part.media.order_by("partmedia__position"), many=True
-                ).data,
+                "media": MediaSerializer(part.ordered_media(), many=True).data,
             }
             for part in post.parts.all()
         ]

@@ -4,7 +4,7 @@ from csp.decorators import csp_update
 from django.urls import path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from . import posts, views
+from . import posts, team, views
 from .base import unknown_path
 
 app_name = "api"
@@ -22,6 +22,12 @@ urlpatterns = [
     path("posts", posts.PostListView.as_view(), name="posts"),
     path("posts/<int:pk>", posts.PostDetailView.as_view(), name="post"),
     path("posts/<int:pk>/share-now", posts.ShareNowView.as_view(), name="share_now"),
+    path("posts/<int:pk>/approve", team.ApproveView.as_view(), name="approve"),
+    path("posts/<int:pk>/reject", team.RejectView.as_view(), name="reject"),
+    path("posts/<int:pk>/comments", team.CommentListView.as_view(), name="comments"),
+    path("activity", team.ActivityListView.as_view(), name="activity"),
+    path("notifications", team.NotificationListView.as_view(), name="notifications"),
+    path("notifications/read", team.NotificationReadView.as_view(), name="notifications_read"),
     path("deliveries/<int:pk>", posts.DeliveryDetailView.as_view(), name="delivery"),
     path("deliveries/<int:pk>/retry", posts.DeliveryRetryView.as_view(), name="delivery_retry"),
     path("webhooks", views.WebhookListView.as_view(), name="webhooks"),

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db import transaction
 from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema
 from rest_framework import status
 from rest_framework.parsers import MultiPartParser
@@ -19,7 +18,7 @@ from .. import channels as channel_flows
 from .. import media as media_flows
 from .. import queue as queue_flows
 from .. import webhooks as webhook_flows
-from ..models import Channel, DeliveryStatus, Media, PostPart, Webhook, WebhookDelivery
+from ..models import Channel, Media, PostPart, Webhook, WebhookDelivery
 from ..networks import NETWORKS, entries, entry
 from ..networks.base import ErrorCategory, InvalidServerURL, NetworkError
 from ..web import require_channel_manager
@@ -162,11 +161,10 @@ class ChannelDetailView(WorkspaceView):
     def delete(self, request: Request, pk: int) -> Response:
         require_channel_manager(self.membership)
         channel = self.lookup(Channel.objects, pk)
-        with transaction.atomic():
-            locked = Channel.objects.select_for_update().get(pk=channel.pk)
-            if locked.deliveries.filter(status=DeliveryStatus.PUBLISHING).exists():
-                raise conflict("A post is being published on this channel; try again in a minute.")
-            locked.delete()
+        try:
+            channel_flows.remove_channel(channel)
+        except channel_flows.ChannelBusy as error:
+            raise conflict(str(error)) from error
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

@@ -12,13 +12,14 @@ from .common import (
     ComposeError,
     PartInput,
     PostNotEditable,
+    form_ids,
     parts_for,
     parts_for_post,
-    pick_channels,
     validate_for_channels,
 )
 from .create import create_post
-from .update import UpdateResult, update_post, why_unchangeable
+from .drafts import save_draft
+from .update import UpdateResult, update_post, what_can_change, why_unchangeable
 from .when import PAST_TOLERANCE, WHEN_CHOICES, parse_local, timing
 
 __all__ = [
@@ -34,14 +35,16 @@ __all__ = [
     "cancel_post",
     "create_post",
     "duplicate_post",
+    "form_ids",
     "parse_local",
     "parts_for",
     "parts_for_post",
-    "pick_channels",
     "retry_delivery",
+    "save_draft",
     "share_now",
     "timing",
     "update_post",
     "validate_for_channels",
+    "what_can_change",
     "why_unchangeable",
 ]

@@ -9,8 +9,9 @@ from django.utils import timezone
 
 from accounts.models import Membership
 
-from .. import states
+from .. import activity, states
 from ..models import (
+    ActivityVerb,
     Channel,
     Delivery,
     DeliveryStatus,
@@ -43,6 +44,13 @@ def cancel_post(post: Post, *, channel: Channel | None = None) -> int:
         if not post.deliveries.exclude(status=DeliveryStatus.CANCELLED).exists():
             Post.objects.filter(pk=post.pk).update(status=PostStatus.CANCELLED)
         _reflow_quietly(queued_channels)
+        if cancelled:
+            activity.record(
+                ActivityVerb.CANCELLED,
+                workspace_id=post.workspace_id,
+                post=post,
+                changes={"deliveries": cancelled},
+            )
     return cancelled
 
 
@@ -63,6 +71,13 @@ def retry_delivery(delivery: Delivery, *, at: datetime | None = None) -> None:
         attempts=0,
         last_error_code="",
         last_error="",
+    )
+    activity.record(
+        ActivityVerb.RETRIED,
+        workspace_id=delivery.workspace_id,
+        post=delivery.post,
+        channel=delivery.channel,
+        changes={"at": at.isoformat()},
     )
 
 
@@ -96,6 +111,12 @@ def share_now(post: Post) -> int:
                 "failed, missed or cancelled."
             )
         _reflow_quietly(queued_channels)
+        activity.record(
+            ActivityVerb.RESCHEDULED,
+            workspace_id=post.workspace_id,
+            post=post,
+            changes={"to": "now"},
+        )
     return moved
 
 

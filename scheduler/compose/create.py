@@ -18,6 +18,7 @@ from ..models import (
     Post,
     PostStatus,
 )
+from . import history
 from .common import (
     QUEUE_FIRST,
     ComposeError,
@@ -60,9 +61,11 @@ def create_post(
         raise ComposeError(errors)
     # Validation may ask a server for its limits: done above, outside the transaction.
     with transaction.atomic():
-        return _save_new_post(
+        post = _save_new_post(
             membership, channels, parts, at, options, tags, overrides, draft, queue
         )
+        history.record_created(membership, post, channels)
+    return post
 
 
 def _save_new_post(

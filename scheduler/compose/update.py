@@ -18,6 +18,7 @@ from ..models import (
     Post,
     PostStatus,
 )
+from . import history
 from .common import (
     CHANGEABLE,
     QUEUE_FIRST,
@@ -63,6 +64,12 @@ def _why_unchanged(delivery: Delivery) -> str:
     return _UNCHANGED_REASONS[DeliveryStatus(delivery.status)]
 
 
+def what_can_change(deliveries: list[Delivery]) -> tuple[list[Delivery], dict[int, str]]:
+    """The deliveries whose content and time may still change, and why each other one cannot."""
+    changeable = [d for d in deliveries if _changeable(d)]
+    return changeable, {d.pk: _why_unchanged(d) for d in deliveries if not _changeable(d)}
+
+
 @dataclass
 class UpdateResult:
     post: Post
@@ -97,11 +104,11 @@ def update_post(
     Raises ComposeError (validation, per field or channel; nothing is saved) or PostNotEditable.
     """
     post = Post.objects.select_for_update().get(pk=post.pk)
+    before = history.Before.of(post)
     deliveries = list(
         post.deliveries.select_related("channel").select_for_update(of=("self",)).order_by("pk")
     )
-    changeable = [d for d in deliveries if _changeable(d)]
-    unchanged = {d.pk: _why_unchanged(d) for d in deliveries if not _changeable(d)}
+    changeable, unchanged = what_can_change(deliveries)
     if not changeable:
         raise PostNotEditable(
             "Nothing in this post can change: every delivery is publishing, (partly) published, "
@@ -122,6 +129,18 @@ def update_post(
         # media) were never sent: drop them, so the new content is what goes out.
         Delivery.objects.filter(pk__in=[d.pk for d in changeable]).update(part_states=[])
     _retime(membership, post, changeable, at=at, queue=queue, draft=draft, content=content_changed)
+    history.record_update(
+        membership,
+        post,
+        before,
+        parts=parts,
+        overrides=overrides,
+        options=options,
+        tags=tags,
+        at=at,
+        queue=queue,
+        draft=draft,
+    )
     return UpdateResult(post, changeable, unchanged)
 
 
@@ -213,8 +232,9 @@ def _retime(
     if draft:
         _to_draft(post, changeable)
         return
+    # Anything a contributor changes in a scheduled post goes back for approval.
     if (timing and post.status == PostStatus.DRAFT) or (
-        content and post.status == PostStatus.SCHEDULED and not membership.can_publish
+        (content or timing) and post.status == PostStatus.SCHEDULED and not membership.can_publish
     ):
         post.status = (
             PostStatus.SCHEDULED if membership.can_publish else PostStatus.PENDING_APPROVAL

@@ -9,7 +9,8 @@ from django.utils import timezone
 
 from accounts.models import Workspace
 
-from ..models import Channel, ChannelStatus, web_link
+from .. import activity
+from ..models import ActivityVerb, Channel, ChannelStatus, web_link
 from .base import Network, Profile
 
 
@@ -50,5 +51,7 @@ def save_channel(
         for name, value in fields.items():
             setattr(channel, name, value)
         channel.save()
+        verb = ActivityVerb.CONNECTED if created else ActivityVerb.RECONNECTED
+        activity.record(verb, workspace_id=workspace.pk, channel=channel)
     network(channel).limits(refresh=True)
     return channel

@@ -21,10 +21,10 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from accounts.models import Membership
+from accounts.models import Membership, Role
 from accounts.tokens import create_token
 from scheduler.webhooks import create_webhook
-from tests.conftest import make_mastodon_channel, schedule
+from tests.conftest import add_member, make_mastodon_channel, schedule
 from tests.fixtures.api import API
 
 # Examples per operation; the whole run stays well under a minute.
@@ -58,6 +58,12 @@ def test_schema_is_served_as_openapi_3_with_every_endpoint(db):
         f"{API}/webhooks",
         f"{API}/webhooks/{{id}}",
         f"{API}/webhooks/{{id}}/deliveries",
+        f"{API}/posts/{{id}}/approve",
+        f"{API}/posts/{{id}}/reject",
+        f"{API}/posts/{{id}}/comments",
+        f"{API}/activity",
+        f"{API}/notifications",
+        f"{API}/notifications/read",
     }
     for path, operations in schema["paths"].items():
         for method, operation in operations.items():
@@ -85,6 +91,8 @@ def api_objects(
     settings.HERALD_IDEMPOTENCY_WAIT = 0.1
     channel = make_mastodon_channel(membership.workspace, fake_mastodon)
     schedule(membership, [channel], "An existing post")
+    contributor = add_member(membership.workspace, "contributor@example.com", Role.CONTRIBUTOR)
+    schedule(contributor, [channel], "A post awaiting approval")
     create_webhook(membership, url="http://127.0.0.1:9/hook", events=["delivery.failed"])
 
 

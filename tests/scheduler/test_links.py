@@ -67,6 +67,11 @@ def test_pages_carry_a_strict_csp_and_no_inline_script(browser, membership, mast
     pages = [reverse("scheduler:dashboard"), reverse("scheduler:compose")]
     pages += [reverse("scheduler:post_detail", args=[post.pk]), "/api/v1/docs/", "/admin/"]
     pages += [reverse("scheduler:connect_mastodon"), reverse("accounts:api_tokens")]
+    pages += [reverse("scheduler:calendar"), reverse("scheduler:feed_settings")]
+    pages += [
+        reverse(name, args=[mastodon_channel.pk])
+        for name in ("scheduler:queue", "scheduler:schedule")
+    ]
     for page in pages:
         response = browser.get(page, follow=True)
         assert response.status_code == 200, page

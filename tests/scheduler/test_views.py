@@ -31,7 +31,7 @@ def test_compose_schedules_in_the_users_timezone(browser, alice, mastodon_channe
         "/compose/",
         {
             "channels": [mastodon_channel.pk],
-            "text": "Winter post",
+            "part-0-text": "Winter post",
             "when": "at",
             "scheduled_at": "2030-01-15T09:30",
         },
@@ -45,7 +45,8 @@ def test_compose_schedules_in_the_users_timezone(browser, alice, mastodon_channe
 
 def test_compose_thread_and_share_now_publishes(browser, mastodon_channel, fake_mastodon):
     browser.post(
-        "/compose/", {"channels": [mastodon_channel.pk], "text": "one\n---\ntwo", "when": "now"}
+        "/compose/",
+        {"channels": [mastodon_channel.pk], "part-0-text": "one\n---\ntwo", "when": "now"},
     )
 
     assert tick_and_publish() == ["published"]
@@ -56,7 +57,7 @@ def test_compose_thread_and_share_now_publishes(browser, mastodon_channel, fake_
 
 def test_compose_errors_are_shown_per_channel(browser, mastodon_channel, fake_mastodon):
     response = browser.post(
-        "/compose/", {"channels": [mastodon_channel.pk], "text": "x" * 501, "when": "now"}
+        "/compose/", {"channels": [mastodon_channel.pk], "part-0-text": "x" * 501, "when": "now"}
     )
 
     assert response.status_code == 400
@@ -66,7 +67,7 @@ def test_compose_errors_are_shown_per_channel(browser, mastodon_channel, fake_ma
 
 def test_failed_delivery_shows_error_and_can_be_retried(browser, mastodon_channel, fake_mastodon):
     browser.post(
-        "/compose/", {"channels": [mastodon_channel.pk], "text": "rejected", "when": "now"}
+        "/compose/", {"channels": [mastodon_channel.pk], "part-0-text": "rejected", "when": "now"}
     )
     fake_mastodon.inject(
         "POST", r"^/api/v1/statuses$", status=422, body={"error": "Validation failed: spam"}
@@ -86,7 +87,8 @@ def test_contributor_post_awaits_approval(client, workspace, mastodon_channel, f
     client.login(email=contributor.user.email, password=PASSWORD)
 
     client.post(
-        "/compose/", {"channels": [mastodon_channel.pk], "text": "please approve", "when": "now"}
+        "/compose/",
+        {"channels": [mastodon_channel.pk], "part-0-text": "please approve", "when": "now"},
     )
 
     assert Post.objects.get().status == PostStatus.PENDING_APPROVAL
@@ -98,7 +100,7 @@ def test_viewer_cannot_compose(client, workspace, mastodon_channel):
     viewer = add_member(workspace, "vic@example.com", Role.VIEWER)
     client.login(email=viewer.user.email, password=PASSWORD)
     response = client.post(
-        "/compose/", {"channels": [mastodon_channel.pk], "text": "no", "when": "now"}
+        "/compose/", {"channels": [mastodon_channel.pk], "part-0-text": "no", "when": "now"}
     )
     assert response.status_code == 403
     assert not Post.objects.exists()
@@ -109,7 +111,7 @@ def test_cancel_from_the_post_page(browser, mastodon_channel, fake_mastodon):
         "/compose/",
         {
             "channels": [mastodon_channel.pk],
-            "text": "x",
+            "part-0-text": "x",
             "when": "at",
             "scheduled_at": "2031-01-01T10:00",
         },
@@ -141,3 +143,14 @@ def test_channels_page_links_a_disconnected_channel_to_its_own_connect_page(
 
     assert "The token was revoked." in page
     assert f'href="/channels/{network}/connect/">Reconnect' in page
+
+
+def test_calendar_links_prefill_the_composer(browser, mastodon_channel):
+    page = browser.get(
+        f"/compose/?channel={mastodon_channel.pk}&at=2030-03-02T09:30"
+    ).content.decode()
+
+    assert f'value="{mastodon_channel.pk}" data-channel' in page
+    assert 'data-handle="' + mastodon_channel.handle + '" checked' in page
+    assert 'name="scheduled_at" value="2030-03-02T09:30"' in page
+    assert 'value="at" checked' in page
