@@ -24,6 +24,16 @@ _INSECURE_DEV_KEY = "insecure-development-key-do-not-use-in-production"
 SECRET_KEY = env.str("SECRET_KEY", default=_INSECURE_DEV_KEY if DEBUG else "")
 if not SECRET_KEY:
     raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off (see .env.example).")
+# Keys anyone can read (.env.example, this file, Django's template) sign nobody's sessions.
+_KNOWN_KEYS = {_INSECURE_DEV_KEY, "change-me-to-a-long-random-string"}
+if not DEBUG and (
+    SECRET_KEY in _KNOWN_KEYS or len(SECRET_KEY) < 32 or SECRET_KEY.startswith("django-insecure")
+):
+    raise ImproperlyConfigured(
+        "SECRET_KEY is a published placeholder or shorter than 32 characters; with DEBUG off "
+        "Herald needs a secret one. Generate it with: "
+        "python -c 'import secrets; print(secrets.token_urlsafe(50))'"
+    )
 
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
@@ -142,6 +152,8 @@ STORAGES = {
     },
 }
 MAX_UPLOAD_BYTES = env.int("MAX_UPLOAD_BYTES", default=200 * 1024 * 1024)
+# Images with more pixels are refused at upload: decoding one takes about 4 bytes a pixel.
+HERALD_MAX_IMAGE_PIXELS = env.int("HERALD_MAX_IMAGE_PIXELS", default=50_000_000)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 
 # --- Redis: broker and cache -------------------------------------------------------------------
@@ -309,7 +321,7 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_CLASSES": ["scheduler.api.throttling.TokenRateThrottle"],
     "DEFAULT_PAGINATION_CLASS": "scheduler.api.pagination.Cursor",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],  # uploads: multipart
+    "DEFAULT_PARSER_CLASSES": ["scheduler.api.parsers.JSONParser"],  # uploads: multipart
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "scheduler.api.errors.exception_handler",
     "PAGE_SIZE": 50,

@@ -107,7 +107,7 @@ class Item:
 
 def _filters(query: Any) -> cal.CalendarFilters:
     def numbers(name: str) -> frozenset[int]:
-        return frozenset(int(v) for v in query.getlist(name) if v.isdigit())
+        return frozenset(compose.form_ids(query.getlist(name)))
 
     statuses = frozenset(v for v in query.getlist("status") if v in cal.STATUS_LABELS)
     networks = frozenset(v for v in query.getlist("network") if v in dict(network_choices()))
@@ -375,7 +375,7 @@ def _queue_change(membership: Membership, channel: Channel, action: str, form: A
         queue_flows.shuffle(channel)
         return "Shuffled: the queued posts keep the same slots in a new order."
     if action == "reorder":
-        ids = [int(v) for v in form.getlist("order") if v.isdigit()]
+        ids = compose.form_ids(form.getlist("order"))
         queue_flows.reorder(channel, ids)
         return "Reordered: each post now takes the slot shown."
     if action == "move":

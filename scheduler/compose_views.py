@@ -64,7 +64,7 @@ def compose_post(request: HttpRequest, membership: Membership) -> HttpResponse:
 
 def _prefill(membership: Membership, form: ComposerForm, request: HttpRequest) -> None:
     """Links from the calendar and queue: ?channel=<id>&at=<local date-time> or &when=queue."""
-    wanted = [int(v) for v in request.GET.getlist("channel") if v.isdigit()]
+    wanted = compose.form_ids(request.GET.getlist("channel"))
     if wanted:
         chosen = Channel.objects.for_workspace(membership.workspace).filter(pk__in=wanted)
         form.channels = list(chosen)

@@ -82,12 +82,14 @@ def split_parts(part: PartDraft) -> list[PartDraft]:
 def read_form(membership: Membership, data: QueryDict) -> ComposerForm:
     """The composer's fields from a POST; unknown channels and media are left out."""
     workspace = membership.workspace
-    media_ids = {int(v) for key in data for v in data.getlist(key) if _is_media_key(key, v)}
+    media_ids = {
+        pk for key in data if key.endswith("-media") for pk in compose.form_ids(data.getlist(key))
+    }
     media = Media.objects.for_workspace(workspace).in_bulk(media_ids)
     for pk, item in media.items():
         if f"alt-{pk}" in data:
             item.alt_text = normalise(str(data.get(f"alt-{pk}", ""))).strip()
-    wanted = [int(v) for v in data.getlist("channels") if v.isdigit()]
+    wanted = compose.form_ids(data.getlist("channels"))
     channels = Channel.objects.for_workspace(workspace).in_bulk(wanted)
     form = ComposerForm(
         channels=[channels[pk] for pk in wanted if pk in channels],
@@ -96,9 +98,7 @@ def read_form(membership: Membership, data: QueryDict) -> ComposerForm:
         tags=data.get("tags", "").strip(),
         when=str(data.get("when")) if data.get("when") in WHEN_VALUES else "queue",
         scheduled_at=data.get("scheduled_at", "").strip(),
-        draft_id=int(str(data.get("draft_id")))
-        if str(data.get("draft_id", "")).isdigit()
-        else None,
+        draft_id=next(iter(compose.form_ids([str(data.get("draft_id", ""))])), None),
     )
     for channel in form.channels:
         if data.get(f"override-{channel.pk}") == "on":
@@ -108,15 +108,11 @@ def read_form(membership: Membership, data: QueryDict) -> ComposerForm:
     return form
 
 
-def _is_media_key(key: str, value: str) -> bool:
-    return key.endswith("-media") and value.isdigit()
-
-
 def _read_parts(data: QueryDict, prefix: str, media: dict[int, Media]) -> list[PartDraft]:
     parts: list[PartDraft] = []
     index = 0
     while f"{prefix}-{index}-text" in data:
-        ids = [int(v) for v in data.getlist(f"{prefix}-{index}-media") if v.isdigit()]
+        ids = compose.form_ids(data.getlist(f"{prefix}-{index}-media"))
         text = str(data.get(f"{prefix}-{index}-text", ""))
         draft = PartDraft(text, [media[i] for i in ids if i in media])
         parts.extend(split_parts(draft))

@@ -288,7 +288,7 @@ class _PostContentSerializer(serializers.Serializer):
         if "text" in data and "parts" in data:
             raise serializers.ValidationError({"parts": ["Send either text or parts, not both."]})
         for key in data.get("overrides") or {}:
-            if not key.isdigit():
+            if not (key.isascii() and key.isdigit() and len(key) <= 18):  # "²" is a digit too
                 raise serializers.ValidationError({"overrides": [f"“{key}” is not a channel id."]})
         try:  # the pages parse "when" through the same function
             compose.timing(data.get("when"), data.get("scheduled_at"))

@@ -34,14 +34,19 @@ def fit_image(data: bytes, *, max_bytes: int, max_side: int = IMAGE_MAX_SIDE) ->
     An image the PDS accepts as it is goes unchanged. A bigger one is re-encoded as JPEG, first
     at lower qualities, then downscaled step by step (keeping the aspect ratio) until it fits.
     The result depends only on the input, so re-uploading gives the same blob (and CID).
-    Raises UnidentifiedImageError / OSError for data Pillow cannot read.
+    Raises UnidentifiedImageError / OSError for data Pillow cannot read, and
+    Image.DecompressionBombError past twice Image.MAX_IMAGE_PIXELS (uploads stop at once that).
     """
     with Image.open(io.BytesIO(data)) as image:
         width, height = _displayed_size(image)
         if len(data) <= max_bytes and image.format in _PIL_MIME:
             return PreparedImage(data, _PIL_MIME[image.format], width, height)
+        # Memory: a JPEG is decoded at a reduced scale already (draft), and the image shrinks
+        # in place before any copy is made (transpose, flatten), so one full decode at most.
+        image.draft("RGB", (max_side, max_side))
+        image.thumbnail((max_side, max_side), Image.Resampling.LANCZOS, reducing_gap=3.0)
         flat = _flatten(ImageOps.exif_transpose(image))
-    scale = min(1.0, max_side / max(flat.size))
+    scale = 1.0
     while True:
         size = (max(1, round(flat.width * scale)), max(1, round(flat.height * scale)))
         resized = flat.resize(size, Image.Resampling.LANCZOS) if size != flat.size else flat
