@@ -21,6 +21,7 @@ from . import hooks, states
 from .crypto import EncryptedJSONField
 from .networks import network_choices
 from .states import DeliveryStatus
+from .timefmt import moment_text
 
 logger = logging.getLogger(__name__)
 
@@ -305,6 +306,14 @@ class Delivery(models.Model):
 
     def can_retry(self) -> bool:
         return self.status in states.RETRYABLE
+
+    def error_message(self) -> str:
+        """The last error, and when Herald tries again (in the active zone: the reader's)."""
+        if self.status == DeliveryStatus.SCHEDULED and self.last_error and self.next_attempt_at:
+            return (
+                f"{self.last_error} Herald will try again at {moment_text(self.next_attempt_at)}."
+            )
+        return self.last_error
 
     def can_cancel(self) -> bool:
         return self.status in states.CHANGEABLE

@@ -61,7 +61,7 @@ def publish_delivery(delivery_id: int, *, claim_token: UUID) -> str:
         return "released"
     _wait_until_due(delivery)
     run = _Run(delivery, claim_token)
-    leases.hold(delivery_id, run.run_token, running=True)
+    leases.hold(delivery_id, run.run_token)
     try:
         return run.run()
     finally:
@@ -247,14 +247,12 @@ class _Run:
             return self._wait(error, now, AttemptOutcome.NEEDS_RECONNECT, message)
         if error.category == ErrorCategory.RATE_LIMITED:
             at = now + timedelta(seconds=error.retry_after or 60)
-            message = f"{error.message} Herald will try again at {at:%H:%M:%S} UTC."
+            message = error.message  # the retry time is shown from next_attempt_at, per reader
             return self._wait(error, at, AttemptOutcome.RATE_LIMITED, message)
         attempts, limit = delivery.attempts, settings.HERALD_MAX_ATTEMPTS
         if error.category == ErrorCategory.TRANSIENT and attempts < limit:
             at = now + timedelta(seconds=error.retry_after or _backoff(attempts))
-            message = (
-                f"{error.message} Attempt {attempts} of {limit}; retrying at {at:%H:%M:%S} UTC."
-            )
+            message = f"{error.message} Attempt {attempts} of {limit}."
             return self._retry_later(error, at, AttemptOutcome.RETRY, message)
         return self._fail(error)
 

@@ -399,7 +399,7 @@ class DeliverySerializer(serializers.ModelSerializer):
     def get_error(self, delivery: Delivery) -> dict[str, str] | None:
         if not (delivery.last_error_code or delivery.last_error):
             return None
-        return {"code": delivery.last_error_code or "error", "message": delivery.last_error}
+        return {"code": delivery.last_error_code or "error", "message": delivery.error_message()}
 
 
 class AuthorSerializer(serializers.Serializer):
