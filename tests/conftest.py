@@ -145,3 +145,10 @@ def upload_media(
     else:
         upload = SimpleUploadedFile("picture.png", png_bytes(**image), "image/png")
     return save_upload(membership, upload, alt_text=alt_text)
+
+
+@pytest.fixture
+def alice_client(client: Any, alice: User) -> Any:
+    """Django's test client logged in as alice (owner of Acme)."""
+    client.force_login(alice)
+    return client

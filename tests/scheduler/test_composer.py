@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 from scheduler.models import Post, PostStatus
-from tests.conftest import PASSWORD
 from tests.fixtures.bluesky import make_bluesky_channel
 
 pytestmark = pytest.mark.django_db
@@ -13,17 +12,11 @@ pytestmark = pytest.mark.django_db
 URL = "https://example.com/" + "a" * 60
 
 
-@pytest.fixture
-def browser(client, alice):
-    client.login(email=alice.email, password=PASSWORD)
-    return client
-
-
 def test_check_counts_each_part_the_way_each_network_validates(
-    browser, membership, mastodon_channel, fake_pds
+    alice_client, membership, mastodon_channel, fake_pds
 ):
     bluesky = make_bluesky_channel(membership.workspace, fake_pds)
-    response = browser.post(
+    response = alice_client.post(
         "/compose/check/",
         {
             "channels": [mastodon_channel.pk, bluesky.pk],
@@ -44,21 +37,25 @@ def test_check_counts_each_part_the_way_each_network_validates(
     assert len(body["split"]["1"]) == 2
 
 
-def test_split_suggestion_cuts_at_sentence_ends_within_every_limit(browser, membership, fake_pds):
+def test_split_suggestion_cuts_at_sentence_ends_within_every_limit(
+    alice_client, membership, fake_pds
+):
     bluesky = make_bluesky_channel(membership.workspace, fake_pds)
     text = " ".join(f"Sentence number {n} is here." for n in range(30))
-    body = browser.post("/compose/check/", {"channels": [bluesky.pk], "part-0-text": text}).json()
+    body = alice_client.post(
+        "/compose/check/", {"channels": [bluesky.pk], "part-0-text": text}
+    ).json()
 
     pieces = body["split"]["0"]
     assert " ".join(pieces) == text
     assert all(len(p) <= 300 and p.endswith(".") for p in pieces)
 
 
-def test_autosave_creates_then_updates_one_draft(browser, mastodon_channel):
-    first = browser.post(
+def test_autosave_creates_then_updates_one_draft(alice_client, mastodon_channel):
+    first = alice_client.post(
         "/compose/autosave/", {"channels": [mastodon_channel.pk], "part-0-text": "Draft one"}
     ).json()
-    second = browser.post(
+    second = alice_client.post(
         "/compose/autosave/",
         {"draft_id": first["draft_id"], "part-0-text": "Draft two", "part-1-text": "More"},
     ).json()
