@@ -172,10 +172,7 @@ def display_status(delivery: Delivery) -> str:
 class OpenSlot:
     channel: Channel
     at: datetime
-    # Filled in by the page: where "add a post here" leads, and the time in the reader's zone.
-    link: str = ""
-    local_time: str = ""
-    iso: str = ""
+    link: str = ""  # filled in by the page: the composer for this channel and moment
 
 
 @dataclass

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 import zoneinfo
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
 from urllib.parse import urlencode
@@ -96,11 +96,13 @@ def _compose_url() -> str:
 # -- calendar --------------------------------------------------------------------------------------
 @dataclass
 class Item:
-    """One line of a calendar day: a post on a channel, or an open slot."""
+    """One line of a week column: a post on a channel, or the channels with a slot then."""
 
     at: datetime
     delivery: Delivery | None = None
-    slot: cal.OpenSlot | None = None
+    slots: list[cal.OpenSlot] = field(default_factory=list)
+    local_time: str = ""
+    iso: str = ""
 
 
 def _filters(query: Any) -> cal.CalendarFilters:
@@ -134,6 +136,7 @@ def _calendar_context(request: HttpRequest, membership: Membership) -> dict[str,
     week = period.view == cal.WEEK
     for channel in page.channels:
         # Rendered once per channel, not once per chip: a busy week has hundreds of chips.
+        channel.__dict__["colour"] = channel.pk % CHANNEL_COLOURS
         channel.__dict__["avatar_html"] = render_to_string(
             "scheduler/cal/_avatar.html", {"channel": channel}
         )
@@ -161,14 +164,16 @@ def _calendar_context(request: HttpRequest, membership: Membership) -> dict[str,
 
 
 def _items(day: cal.CalendarDay, period: cal.CalendarRange) -> list[Item]:
-    """A week column: the day's posts and open slots in time order."""
+    """A week column: the day's posts, and its open slots one line per time, in time order."""
     items = [Item(d.shown_at, delivery=d) for d in day.entries]  # type: ignore[attr-defined]
+    by_time: dict[datetime, Item] = {}
     for slot in day.open_slots:
         slot.link = compose_link(at=slot.at, zone=period.zone, channel=slot.channel.pk)
-        slot.local_time = slot.at.astimezone(period.zone).strftime("%H:%M")
-        slot.iso = slot.at.isoformat()
-        items.append(Item(slot.at, slot=slot))
-    return sorted(items, key=lambda item: item.at)
+        if slot.at not in by_time:
+            local = slot.at.astimezone(period.zone).strftime("%H:%M")
+            by_time[slot.at] = Item(slot.at, local_time=local, iso=slot.at.isoformat())
+        by_time[slot.at].slots.append(slot)
+    return sorted([*items, *by_time.values()], key=lambda item: (item.at, item.delivery is None))
 
 
 def _without(query: Any, *names: str) -> str:
