@@ -12,6 +12,7 @@ from typing import Any
 
 import regex
 from django.http import QueryDict
+from django.utils import timezone
 
 from accounts.models import Membership
 
@@ -143,7 +144,7 @@ def form_from_post(post: Post) -> ComposerForm:
         options={key: str(post.options.get(key, "")) for key in OPTION_KEYS},
         tags=", ".join(post.tags),
         when="draft" if post.status == "draft" else "keep",
-        scheduled_at=due.strftime("%Y-%m-%dT%H:%M") if due else "",
+        scheduled_at=timezone.localtime(due).strftime("%Y-%m-%dT%H:%M") if due else "",
         draft_id=post.pk if post.status == "draft" else None,
     )
 

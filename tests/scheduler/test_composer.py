@@ -65,3 +65,22 @@ def test_autosave_creates_then_updates_one_draft(alice_client, mastodon_channel)
     assert post.status == PostStatus.DRAFT
     assert [p.text for p in post.parts.all()] == ["Draft two", "More"]
     assert not post.deliveries.exists()  # the channel was unticked in the second save
+
+
+def test_editing_shows_the_time_in_the_readers_zone(
+    alice_client, alice, membership, mastodon_channel
+):
+    import zoneinfo
+    from datetime import datetime
+
+    from tests.conftest import schedule
+
+    alice.timezone = "Asia/Tokyo"
+    alice.save()
+    due = datetime(2030, 5, 1, 0, 30, tzinfo=zoneinfo.ZoneInfo("UTC"))
+    post = schedule(membership, [mastodon_channel], "Morning in Tokyo", at=due)
+
+    page = alice_client.get(f"/posts/{post.pk}/edit/").content.decode()
+
+    assert 'name="scheduled_at" value="2030-05-01T09:30"' in page
+    assert 'Keep its time <span class="muted">(Wed 1 May 2030, 09:30 JST)</span>' in page
