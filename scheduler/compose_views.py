@@ -125,6 +125,7 @@ def _render(
         "limits_json": json.dumps(composer.limits_by_channel(channels)),
         "slots": _slots(form.channels),
         "unchanged": [(d, unchanged[d.pk]) for d in deliveries if d.pk in unchanged],
+        "current_due": _local(min((d.due_at for d in deliveries if d.due_at), default=None)),
         "zone": _zone(request),
         "languages": LANGUAGES,
         "reply_controls": REPLY_CONTROLS,
