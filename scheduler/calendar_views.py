@@ -313,6 +313,7 @@ def _render_queue(
     rows = cal.queue_rows(channel)
     for delivery in rows:
         delivery.__dict__["local"] = delivery.due_at.astimezone(zone) if delivery.due_at else None
+        delivery.__dict__["can_edit"] = membership.can_change_post(delivery.post)
     gaps = [
         {"at": at.astimezone(zone), "link": compose_link(at=at, zone=zone, channel=channel.pk)}
         for at in queue_flows.next_slots(channel, count=3)
