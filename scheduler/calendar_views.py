@@ -214,6 +214,7 @@ def _day_context(
     in_month = period.view == cal.WEEK or day.day.month == period.anchor.month
     return {
         "date": day.day,
+        "iso": day.day.isoformat(),
         "items": items,
         "entries": day.entries,
         "chips": day.entries[:MONTH_CHIPS],

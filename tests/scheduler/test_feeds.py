@@ -137,3 +137,16 @@ def test_only_a_hash_is_looked_up_and_leaving_the_team_closes_the_feed(frozen, c
     membership.delete()
 
     assert fetch(client, url)[0].status_code == 404
+
+
+def test_a_renamed_channel_shows_at_once_despite_the_cache(
+    frozen, client, membership, mastodon_channel
+):
+    post_at(membership, [mastodon_channel], "Cached?", NOW + timedelta(days=1))
+    url = feeds.issue_feed(membership)
+    assert list(events(fetch(client, url)[1])) == ["Scheduled · Alice: Cached?"]
+
+    mastodon_channel.name = "Acme news"
+    mastodon_channel.save()
+
+    assert list(events(fetch(client, url)[1])) == ["Scheduled · Acme news: Cached?"]
