@@ -25,7 +25,7 @@ run: $(STAMP)
 	$(BIN)/python manage.py migrate --noinput
 	@echo ""
 	@echo "  Herald is starting at http://$${HERALD_HOST:-127.0.0.1}:$${HERALD_PORT:-8000}/"
-	@echo "  First user:  $(BIN)/python manage.py create_user --email you@example.com --workspace \"My team\" --superuser"
+	@echo "  First run: open the address and create the first owner (or: $(BIN)/python manage.py create_user --email you@example.com --workspace \"My team\")"
 	@echo "  Ctrl-C stops the web server, the worker and beat together."
 	@echo ""
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho -f config/Procfile.dev -d . start

@@ -142,11 +142,6 @@ class Membership(models.Model):
         return self.can_publish
 
     @property
-    def needs_approval(self) -> bool:
-        """What this member schedules waits for an editor, admin or owner."""
-        return self.can_compose and not self.can_publish
-
-    @property
     def can_comment(self) -> bool:
         return self.can_compose
 

@@ -19,7 +19,7 @@ from django.core.cache import cache
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.mail import send_mail
 from django.core.validators import validate_email
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.urls import reverse
 from django.utils import timezone
 
@@ -39,6 +39,7 @@ from .models import (
 from .workspaces import create_user_with_workspace, create_workspace
 
 INVITATION_SALT = "herald.invitation"
+FIRST_RUN_LOCK = 0x6865726C  # any constant: one first-run at a time
 
 
 class PeopleError(ValueError):
@@ -119,8 +120,11 @@ def set_up_first_owner(**fields: Any) -> tuple[User, Workspace]:
     Raises PeopleError when someone already did (refresh and log in instead).
     """
     with transaction.atomic():
-        # Serialise concurrent first runs: the second waits, then finds the first owner.
-        Workspace.objects.select_for_update().all().exists()
+        # Serialise concurrent first runs: the second waits, then finds the first owner. (SQLite
+        # serialises writing transactions by itself.)
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_xact_lock(%s)", [FIRST_RUN_LOCK])
         if not needs_setup():
             raise PeopleError("Herald is already set up. Log in, or ask an owner to invite you.")
         return create_account(**fields)

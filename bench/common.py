@@ -19,9 +19,10 @@ sys.path.insert(0, str(ROOT))
 
 
 def bench_database_url() -> str:
+    """DATABASE_URL's database name + `_bench` (`herald` -> `herald_bench`)."""
     base = os.environ.get("DATABASE_URL") or "postgres://postgres@127.0.0.1:5432/herald"
     parts = urlsplit(base)
-    return urlunsplit(parts._replace(path="/herald_bench"))
+    return urlunsplit(parts._replace(path=f"{parts.path.rstrip('/') or '/herald'}_bench"))
 
 
 def setup_django(**env: str) -> None:
@@ -31,9 +32,10 @@ def setup_django(**env: str) -> None:
     url = bench_database_url()
     admin = urlsplit(url)._replace(path="/postgres")
     with psycopg.connect(urlunsplit(admin), autocommit=True) as conn:
-        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = 'herald_bench'").fetchone()
+        name = urlsplit(url).path.lstrip("/")
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
         if not exists:
-            conn.execute("CREATE DATABASE herald_bench")
+            conn.execute(f'CREATE DATABASE "{name}"')
     os.environ.update(
         {
             "DJANGO_SETTINGS_MODULE": "config.test_settings",

@@ -4,7 +4,13 @@ import os
 from typing import Any
 
 from celery import Celery
-from celery.signals import task_postrun, task_prerun
+from celery.signals import (
+    task_postrun,
+    task_prerun,
+    task_received,
+    worker_process_init,
+    worker_ready,
+)
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
@@ -28,3 +34,25 @@ def drop_unusable_connections(sender: Any = None, **kwargs: Any) -> None:
     from django.db import close_old_connections
 
     close_old_connections()
+
+
+@worker_ready.connect
+@worker_process_init.connect
+def start_lease_heartbeat(**kwargs: Any) -> None:
+    """Renew the leases of the claims this worker process holds (scheduler/leases.py)."""
+    from scheduler import leases
+
+    leases.start_heartbeat()
+
+
+@task_received.connect
+def hold_received_claim(request: Any = None, **kwargs: Any) -> None:
+    """A publish task waiting in this worker (for its ETA, or for a free thread) keeps its claim:
+    only a task nobody received is enqueued again."""
+    if request is not None and request.name == "scheduler.tasks.publish":
+        from uuid import UUID
+
+        from scheduler import leases
+
+        delivery_id, token = request.args
+        leases.hold(int(delivery_id), UUID(token))

@@ -202,7 +202,14 @@ HERALD_DISPATCH_INTERVAL = env.float("HERALD_DISPATCH_INTERVAL", default=2.0)  #
 # goes out on its second rather than at the next tick.
 HERALD_CLAIM_AHEAD = env.float("HERALD_CLAIM_AHEAD", default=HERALD_DISPATCH_INTERVAL * 2 + 1)
 HERALD_CLAIM_BATCH = env.int("HERALD_CLAIM_BATCH", default=2000)
-HERALD_LEASE_SECONDS = env.int("HERALD_LEASE_SECONDS", default=CELERY_TASK_TIME_LIMIT + 60)
+# A worker renews the lease of each claim it holds every few seconds (scheduler/leases.py), so a
+# dead worker's claims are taken over this many seconds after it stopped.
+HERALD_LEASE_SECONDS = env.int("HERALD_LEASE_SECONDS", default=30)
+# A claim whose task no worker has received this many seconds after its due time (the broker lost
+# it) is enqueued again.
+HERALD_START_GRACE = env.float("HERALD_START_GRACE", default=10.0)
+# /healthz reports deliveries overdue by this many seconds that nobody is working on.
+HERALD_STUCK_AFTER = env.float("HERALD_STUCK_AFTER", default=60.0)
 HERALD_CATCH_UP_WINDOW = timedelta(hours=env.float("HERALD_CATCH_UP_WINDOW_HOURS", default=6))
 HERALD_MAX_ATTEMPTS = env.int("HERALD_MAX_ATTEMPTS", default=8)
 HERALD_BACKOFF_BASE = env.float("HERALD_BACKOFF_BASE", default=30.0)  # seconds, doubled per try
@@ -237,7 +244,7 @@ BLUESKY_DEFAULT_PDS = env.str("BLUESKY_DEFAULT_PDS", default="https://bsky.socia
 BLUESKY_PLC_URL = env.str("BLUESKY_PLC_URL", default="https://plc.directory").rstrip("/")
 # Links to published posts and profiles point at this web app.
 BLUESKY_WEB_URL = env.str("BLUESKY_WEB_URL", default="https://bsky.app").rstrip("/")
-# Link cards: the Open Graph fetch of a page linked in a post (SSRF-guarded, see linkcard.py).
+# Link cards: the Open Graph fetch of a page linked in a post (through scheduler/outbound.py).
 HERALD_LINK_CARD_TIMEOUT = env.float("HERALD_LINK_CARD_TIMEOUT", default=10.0)
 HERALD_LINK_CARD_MAX_BYTES = env.int("HERALD_LINK_CARD_MAX_BYTES", default=1_000_000)
 HERALD_LINK_CARD_IMAGE_MAX_BYTES = env.int("HERALD_LINK_CARD_IMAGE_MAX_BYTES", default=10_000_000)

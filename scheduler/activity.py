@@ -79,11 +79,6 @@ def record(
     )
 
 
-def post_entries(post: Post) -> list[Activity]:
-    """The post's own history, oldest first."""
-    return list(post.activity.select_related("actor", "channel").order_by("created_at", "id"))
-
-
 def describe(entry: Activity) -> str:
     """One line a person reads: "alice@example.com approved post 12 (reason …)"."""
     who = entry.actor.display_name if entry.actor else "Herald"

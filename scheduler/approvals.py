@@ -175,9 +175,3 @@ def review_queue(membership: Membership) -> Any:
         .filter(status=PostStatus.PENDING_APPROVAL)
         .order_by("created_at")
     )
-
-
-def pending_count(membership: Membership) -> int:
-    if not membership.can_approve:
-        return 0
-    return review_queue(membership).count()

@@ -6,17 +6,21 @@ a conditional UPDATE, so a delivery is claimed by one tick only.
 
 1. Deliveries due longer ago than the catch-up window become `missed` (however long a rate
    limit or a disconnected channel made them wait: nothing is published that late).
-2. Deliveries whose lease expired (the worker died) are claimed again; the publish that follows
-   reconciles through the stored idempotency handles instead of posting blindly. One that was
-   never sent and is past the catch-up window is `missed` instead.
-3. Deliveries due within HERALD_CLAIM_AHEAD seconds are claimed with a lease and enqueued with
-   an ETA of their due second, so they go out on time rather than at the next tick.
+2. Deliveries whose lease expired (the worker died, or no worker ever received the task) are
+   claimed again and enqueued again; the publish that follows reconciles through the stored
+   idempotency handles instead of posting blindly. One that was never sent and is past the
+   catch-up window is `missed` instead.
+3. Deliveries due within HERALD_CLAIM_AHEAD seconds are claimed and enqueued with an ETA of their
+   due second, so they go out on time rather than at the next tick. The lease runs until
+   HERALD_START_GRACE after the due second; the worker that receives the task renews it
+   (`scheduler.leases`).
 """
 
 from __future__ import annotations
 
 import logging
 import uuid
+from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -24,6 +28,8 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Value
+from django.db.models.functions import Greatest
 from django.utils import timezone
 
 from . import events, states
@@ -75,7 +81,7 @@ def claim_due(now: datetime, *, limit: int, ahead: float) -> list[Claim]:
     """Claim scheduled deliveries of active channels due before now + `ahead` seconds."""
     horizon = now + timedelta(seconds=ahead)
     token = uuid.uuid4()
-    lease = timedelta(seconds=settings.HERALD_LEASE_SECONDS)
+    grace = timedelta(seconds=settings.HERALD_START_GRACE)
     with transaction.atomic():
         rows = list(
             Delivery.objects.due(horizon)
@@ -90,39 +96,55 @@ def claim_due(now: datetime, *, limit: int, ahead: float) -> list[Claim]:
             Delivery.objects.filter(pk__in=[pk for pk, _ in rows]),
             "claim",
             claim_token=token,
-            claimed_until=horizon + lease,
+            claimed_until=Greatest("next_attempt_at", Value(now)) + Value(grace),
         )
     return [Claim(pk, token, max(due, now)) for pk, due in rows]
 
 
 def reclaim_expired(now: datetime, *, limit: int) -> list[Claim]:
-    """Claim again the deliveries whose worker stopped renewing its lease."""
-    lease = timedelta(seconds=settings.HERALD_LEASE_SECONDS)
+    """Claim again the deliveries whose lease nobody renewed, and enqueue them at once.
+
+    A delivery reclaimed over and over without a worker receiving it (workers not consuming)
+    waits longer each time (a quarter of how late it is), so the queue does not fill with copies.
+    """
     too_old = now - settings.HERALD_CATCH_UP_WINDOW
-    claims = []
+    grace = settings.HERALD_START_GRACE
+    token = uuid.uuid4()
     with transaction.atomic():
         expired = list(
             Delivery.objects.lease_expired(now)
             .select_for_update(skip_locked=True)
-            .values_list("id", "due_at", "part_states")[:limit]
+            .values_list("id", "due_at", "next_attempt_at", "part_states")[:limit]
         )
-        for pk, due_at, part_states in expired:
-            if due_at and due_at < too_old and not parts_sent(part_states):
-                states.apply(
-                    Delivery.objects.filter(pk=pk), "abandon", claim_token=None, **_missed_error()
-                )
-                continue
-            token = uuid.uuid4()
-            moved = states.apply(
-                Delivery.objects.filter(pk=pk),
+        abandoned = {
+            pk
+            for pk, due_at, _, part_states in expired
+            if due_at and due_at < too_old and not parts_sent(part_states)
+        }
+        if abandoned:
+            states.apply(
+                Delivery.objects.filter(pk__in=abandoned),
+                "abandon",
+                claim_token=None,
+                **_missed_error(),
+            )
+        # Lease length -> deliveries; whole multiples of the grace keep this to a few UPDATEs.
+        waits: dict[float, list[int]] = defaultdict(list)
+        for pk, _, next_attempt_at, _ in expired:
+            if pk not in abandoned:
+                late = (now - (next_attempt_at or now)).total_seconds()
+                waits[grace * max(1, round(late / 4 / grace))].append(pk)
+        for wait, ids in waits.items():
+            states.apply(
+                Delivery.objects.filter(pk__in=ids),
                 "reclaim",
                 claim_token=token,
-                claimed_until=now + lease,
+                claimed_until=now + timedelta(seconds=wait),
             )
-            if moved:
-                logger.warning("delivery %s: lease expired, reconciling", pk)
-                claims.append(Claim(pk, token, now))
-    return claims
+    claimed = [pk for ids in waits.values() for pk in ids]
+    if claimed:
+        logger.warning("lease expired on %d deliveries: reclaimed, reconciling", len(claimed))
+    return [Claim(pk, token, now) for pk in claimed]
 
 
 def _missed_error() -> dict[str, Any]:

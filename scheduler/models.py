@@ -201,6 +201,10 @@ class PostPart(models.Model):
     def __str__(self) -> str:
         return f"{self.post_id}#{self.position}"
 
+    def ordered_media(self) -> list[Media]:
+        """The part's media in order; no query when fetched with `PART_MEDIA_PREFETCH`."""
+        return [link.media for link in self.partmedia_set.all()]
+
 
 class PartMedia(models.Model):
     part = models.ForeignKey(PostPart, on_delete=models.CASCADE)
@@ -212,6 +216,13 @@ class PartMedia(models.Model):
 
     def __str__(self) -> str:
         return f"{self.part_id}: media {self.media_id}"
+
+
+# For lists of posts: `.prefetch_related("parts", PART_MEDIA_PREFETCH)` then `part.ordered_media()`
+# costs two queries for the whole page instead of one per part.
+PART_MEDIA_PREFETCH = models.Prefetch(
+    "parts__partmedia_set", PartMedia.objects.select_related("media").order_by("position", "pk")
+)
 
 
 class DeliveryStatus(models.TextChoices):

@@ -21,6 +21,13 @@ from .team_views import post_team_context
 from .web import member_view
 
 PAGE_SIZE = 25
+# Statuses whose time is still ahead ("Goes out ..."); for the others it is past ("Was due ...").
+UPCOMING = [
+    OverallStatus.PENDING_APPROVAL,
+    OverallStatus.QUEUED,
+    OverallStatus.SCHEDULED,
+    OverallStatus.PUBLISHING,
+]
 
 
 def _plural(n: int, word: str) -> str:
@@ -91,6 +98,7 @@ def post_detail(request: HttpRequest, membership: Membership, pk: int) -> HttpRe
         and any(d.can_cancel() for d in deliveries)
         and getattr(post, "overall", "") != OverallStatus.PENDING_APPROVAL,
         "unchanged": [d for d in deliveries if d.pk in unchanged],
+        "upcoming": UPCOMING,
         **post_team_context(membership, post),
     }
     return render(request, "scheduler/post_detail.html", context)

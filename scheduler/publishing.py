@@ -1,6 +1,8 @@
 """Publishing one claimed delivery, part by part, exactly once.
 
-1. The publish re-checks its claim (status `publishing` and the claim token it was given).
+1. The publish re-checks its claim (status `publishing` and the claim token it was given), and
+   its first write swaps that token for one of its own: of two tasks for one claim (a broker
+   redelivery, a duplicate enqueue) only one runs, the other finds its claim gone.
 2. Each part gets an idempotency handle, persisted before the first network call.
 3. Before a part is sent it is marked in flight; if a previous run left it in flight, the outcome
    is unknown and the network reconciles through the handle before anything is re-sent.
@@ -18,13 +20,13 @@ import random
 import time
 from datetime import datetime, timedelta
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from . import events, states
+from . import events, leases, states
 from .compose import parts_for
 from .models import AttemptOutcome, Delivery, DeliveryAttempt, DeliveryStatus
 from .networks import network_for
@@ -59,26 +61,11 @@ def publish_delivery(delivery_id: int, *, claim_token: UUID) -> str:
         return "released"
     _wait_until_due(delivery)
     run = _Run(delivery, claim_token)
+    leases.hold(delivery_id, run.run_token, running=True)
     try:
-        run.start()
-        run.publish_parts()
-    except LeaseLost:
-        run.record(
-            AttemptOutcome.LEASE_LOST, message="Another worker took over after the lease expired."
-        )
-        return AttemptOutcome.LEASE_LOST
-    except NetworkError as error:
-        return run.handle_error(error)
-    except Exception as exc:
-        logger.exception("delivery %s: unexpected error", delivery_id)
-        unexpected = NetworkError(
-            ErrorCategory.TRANSIENT,
-            "internal_error",
-            f"Herald hit an unexpected error ({type(exc).__name__}: {exc}); it will retry.",
-            outcome_unknown=True,
-        )
-        return run.handle_error(unexpected)
-    return run.succeed()
+        return run.run()
+    finally:
+        leases.release(delivery_id, claim_token, run.run_token)
 
 
 def _wait_until_due(delivery: Delivery) -> None:
@@ -106,11 +93,38 @@ class _Run:
 
     def __init__(self, delivery: Delivery, token: UUID) -> None:
         self.delivery = delivery
-        self.token = token
+        self.token = token  # the token the row holds: the claim's, then this run's own
+        self.run_token = uuid4()
         self.started_at = timezone.now()
         self.part_index: int | None = None
         self.pending: dict[str, Any] = {}
         self.network: Network = network_for(delivery.channel)
+
+    def run(self) -> str:
+        """Publish every part and end the claim. Returns the attempt outcome."""
+        try:
+            self.start()
+            self.publish_parts()
+        except LeaseLost:
+            if self.token != self.run_token:
+                return "stale"  # another task for this claim got there first: not an attempt
+            self.record(
+                AttemptOutcome.LEASE_LOST,
+                message="Another worker took over after the lease expired.",
+            )
+            return AttemptOutcome.LEASE_LOST
+        except NetworkError as error:
+            return self.handle_error(error)
+        except Exception as exc:
+            logger.exception("delivery %s: unexpected error", self.delivery.pk)
+            unexpected = NetworkError(
+                ErrorCategory.TRANSIENT,
+                "internal_error",
+                f"Herald hit an unexpected error ({type(exc).__name__}: {exc}); it will retry.",
+                outcome_unknown=True,
+            )
+            return self.handle_error(unexpected)
+        return self.succeed()
 
     def start(self) -> None:
         delivery = self.delivery
@@ -182,13 +196,20 @@ class _Run:
         return result
 
     def checkpoint(self) -> None:
-        """Persist part states and renew the lease; raises LeaseLost if the claim was taken."""
+        """Persist part states, take the claim over and renew the lease; raises LeaseLost if the
+        claim was taken."""
         lease = timezone.now() + timedelta(seconds=settings.HERALD_LEASE_SECONDS)
         moved = Delivery.objects.filter(
             pk=self.delivery.pk, status=DeliveryStatus.PUBLISHING, claim_token=self.token
-        ).update(claimed_until=lease, part_states=self.delivery.part_states, **self.pending)
+        ).update(
+            claim_token=self.run_token,
+            claimed_until=lease,
+            part_states=self.delivery.part_states,
+            **self.pending,
+        )
         if not moved:
             raise LeaseLost()
+        self.token = self.run_token
         self.pending.clear()
 
     # -- endings ---------------------------------------------------------------------------------

@@ -149,15 +149,20 @@ def notification_list(request: HttpRequest, membership: Membership) -> HttpRespo
 @require_POST
 @member_view
 def mark_read(request: HttpRequest, membership: Membership) -> HttpResponse:
-    """Mark one notification (`id`) or all of them read; htmx gets the bell back."""
+    """Mark one notification (`id`) or all of them read.
+
+    From htmx, one notification comes back as its updated list item and the bell refreshes.
+    """
     raw = request.POST.get("id", "")
     ids = [int(raw)] if raw.isdigit() else None
     notifications.mark_read(membership.user, membership.workspace, ids)
-    if request.headers.get("HX-Request"):
-        return bell(request)
-    target = request.POST.get("next", "")
-    if target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
-        return redirect(target)
+    if request.headers.get("HX-Request") and ids:
+        note = get_object_or_404(
+            Notification, pk=ids[0], user=membership.user, workspace=membership.workspace
+        )
+        response = render(request, "scheduler/_notification.html", {"note": note})
+        response["HX-Trigger"] = "notifications-changed"
+        return response
     return redirect("scheduler:notifications")
 
 

@@ -145,3 +145,27 @@ def upload_media(
     else:
         upload = SimpleUploadedFile("picture.png", png_bytes(**image), "image/png")
     return save_upload(membership, upload, alt_text=alt_text)
+
+
+def run_at_once(function: Any, count: int = 2) -> list[Any]:
+    """Call `function` in `count` threads released together. Returns what the calls returned."""
+    import threading
+
+    from django.db import connection
+
+    barrier = threading.Barrier(count)
+    results: list[Any] = []
+
+    def call() -> None:
+        try:
+            barrier.wait()
+            results.append(function())
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=call) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results

@@ -63,3 +63,44 @@ def test_worker_and_tick_reconnect_after_their_connections_are_killed(
     assert [a.outcome for a in attempts] == ["published"] * 4  # first tries, none failed
     # No tick or publish task failed on a dead connection on the way (each costs a second).
     assert "raised unexpected" not in log.read_text(errors="replace")[log_before:]
+
+
+SHORT_LEASE = {"HERALD_LEASE_SECONDS": "3", "HERALD_START_GRACE": "2"}
+
+
+@pytest.mark.parametrize("celery_processes", [SHORT_LEASE], indirect=True)
+def test_publish_longer_than_the_lease_keeps_its_claim(celery_processes, membership, fake_mastodon):
+    """The worker renews the lease while the network takes its time: nobody takes it over."""
+    channel = make_mastodon_channel(membership.workspace, fake_mastodon)
+    fake_mastodon.inject("POST", r"^/api/v1/statuses$", delay=8)  # > 2 leases
+    post = schedule(membership, [channel], "Slow server")
+
+    celery_processes.wait_for(lambda: _all_published([post]), timeout=40, what="the publish")
+
+    assert [s["text"] for s in fake_mastodon.statuses] == ["Slow server"]
+    attempts = DeliveryAttempt.objects.filter(delivery__post=post)
+    assert [a.outcome for a in attempts] == ["published"]  # no lease lost, no takeover
+    assert len(fake_mastodon.requests_to("POST", r"^/api/v1/statuses$")) == 1
+
+
+@pytest.mark.parametrize("celery_processes", [SHORT_LEASE], indirect=True)
+def test_killed_worker_is_replaced_and_its_publish_reconciled_within_seconds(
+    celery_processes, membership, fake_mastodon
+):
+    channel = make_mastodon_channel(membership.workspace, fake_mastodon)
+    fake_mastodon.inject("POST", r"^/api/v1/statuses$", delay=3)
+    post = schedule(membership, [channel], "Worker killed mid-publish")
+    celery_processes.wait_for(
+        lambda: fake_mastodon.requests_to("POST", r"^/api/v1/statuses$"),
+        timeout=30,
+        what="the status request to reach the server",
+    )
+
+    celery_processes.kill("worker")  # its request is still stored by the server
+    celery_processes.start_worker("replacement")
+    celery_processes.wait_for(lambda: _all_published([post]), timeout=60, what="the takeover")
+
+    # The replacement reconciled through the Idempotency-Key instead of posting again.
+    assert [s["text"] for s in fake_mastodon.statuses] == ["Worker killed mid-publish"]
+    delivery = post.deliveries.get()
+    assert delivery.part_states[0]["remote_id"] == fake_mastodon.statuses[0]["id"]

@@ -52,3 +52,35 @@ def test_unhealthy_when_broker_is_unreachable(client, settings):
         app.conf.broker_url = original
     assert response.status_code == 503
     assert "broker" in response.json()["checks"]["broker"]["error"]
+
+
+def test_unhealthy_when_a_due_delivery_is_not_progressing(client, membership, mastodon_channel):
+    from tests.conftest import schedule
+
+    run_tick(enqueue=lambda claim: None)
+    schedule(membership, [mastodon_channel], "Nobody claims me", at=timezone.now())
+    assert client.get("/healthz").status_code == 200  # just due: the next tick takes it
+
+    stuck = schedule(membership, [mastodon_channel], "Old", at=timezone.now())
+    stuck.deliveries.update(next_attempt_at=timezone.now() - timedelta(minutes=2))
+    response = client.get("/healthz")
+
+    assert response.status_code == 503
+    check = response.json()["checks"]["deliveries"]
+    assert check["overdue_unclaimed"] == 1
+    assert "overdue and not progressing" in check["error"]
+
+
+def test_unhealthy_when_a_lease_expired_long_ago(client, membership, mastodon_channel):
+    from scheduler.models import Delivery
+    from tests.conftest import schedule
+
+    post = schedule(membership, [mastodon_channel], "Worker died")
+    run_tick(enqueue=lambda claim: None)  # claimed; the task is lost
+    assert client.get("/healthz").status_code == 200
+
+    Delivery.objects.filter(post=post).update(claimed_until=timezone.now() - timedelta(minutes=2))
+    response = client.get("/healthz")
+
+    assert response.status_code == 503
+    assert response.json()["checks"]["deliveries"]["overdue_lease_expired"] == 1

@@ -16,7 +16,15 @@ from rest_framework.response import Response
 from accounts.models import CANCEL_REFUSED, Membership, Workspace
 
 from .. import approvals, compose, states
-from ..models import Activity, Channel, Delivery, Media, Post, PostStatus
+from ..models import (
+    PART_MEDIA_PREFETCH,
+    Activity,
+    Channel,
+    Delivery,
+    Media,
+    Post,
+    PostStatus,
+)
 from . import serializers as s
 from .base import PAGE_PARAMS, WorkspaceView, errors
 from .errors import conflict, split_compose_errors, validation_error
@@ -65,6 +73,7 @@ def post_queryset(workspace: Workspace) -> QuerySet[Post]:
         .select_related("author")
         .prefetch_related(
             "parts",
+            PART_MEDIA_PREFETCH,
             Prefetch("deliveries", Delivery.objects.select_related("channel").order_by("pk")),
             Prefetch(
                 "activity",

@@ -473,9 +473,7 @@ class PostSerializer(serializers.ModelSerializer):
         return [
             {
                 "text": part.text,
-                "media": MediaSerializer(
-                    part.media.order_by("partmedia__position"), many=True
-                ).data,
+                "media": MediaSerializer(part.ordered_media(), many=True).data,
             }
             for part in post.parts.all()
         ]

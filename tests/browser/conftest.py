@@ -69,8 +69,22 @@ def page(chromium: Browser, live_server: Any) -> Iterator[Page]:
     context = chromium.new_context(viewport=DESKTOP, base_url=live_server.url)
     context.set_default_timeout(15_000)
     tab = context.new_page()
+    errors: list[str] = []
+    # Pages answering 4xx on purpose (an error page, a refused form) log "Failed to load
+    # resource"; script errors and CSP refusals ("Refused to ...") are what must never happen.
+    tab.on(
+        "console",
+        lambda msg: (
+            errors.append(msg.text)
+            if msg.type == "error" and not msg.text.startswith("Failed to load resource")
+            else None
+        ),
+    )
+    tab.on("pageerror", lambda exc: errors.append(str(exc)))
     yield tab
     context.close()
+    # A script error or a CSP refusal is a broken page even when the assertions passed.
+    assert not errors, "The browser reported errors:\n" + "\n".join(errors)
 
 
 @pytest.fixture

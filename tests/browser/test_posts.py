@@ -163,3 +163,26 @@ def test_post_list_filters_pages_and_bulk_actions(alice_page, membership, mastod
     page.get_by_role("button", name="Yes, cancel 11 posts").click()
     expect(page.get_by_role("status")).to_have_text("Cancelled 11 posts (11 deliveries).")
     assert Post.objects.filter(status=PostStatus.CANCELLED).count() == 11
+
+
+def test_a_failed_delivery_says_what_happened_and_can_be_retried(
+    alice_page, membership, mastodon_channel
+):
+    post = schedule(membership, [mastodon_channel], "Too spicy", at=later())
+    Delivery.objects.filter(post=post).update(
+        status=DeliveryStatus.FAILED,
+        attempts=1,
+        last_error="Mastodon rejected the post: Validation failed: spam.",
+        last_error_code="rejected",
+    )
+    page = alice_page
+    page.goto(f"/posts/{post.pk}/")
+    expect(page.locator("#post-status")).to_have_text("Failed")
+    expect(page.get_by_role("alert")).to_contain_text("Validation failed: spam.")
+    expect(page.get_by_role("alert")).to_contain_text("What to do")
+    check_page(page, "post-failed")
+    page.get_by_role("button", name="Retry now").click()
+
+    expect(page.get_by_role("status")).to_have_text(f"Retrying on {mastodon_channel.handle} now.")
+    expect(page.locator("#post-status")).to_have_text("Scheduled")
+    assert Delivery.objects.get(post=post).status == DeliveryStatus.SCHEDULED

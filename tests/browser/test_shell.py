@@ -19,6 +19,10 @@ def test_main_shell_pages_are_accessible_and_fit_a_phone(alice_page, mastodon_ch
         expect(page.get_by_role("navigation", name="Main")).to_be_visible()
         check_page(page, name)
 
+    page.goto("/compose/")
+    expect(page.get_by_role("heading", name="Compose")).to_be_visible()
+    check_page(page, "compose")
+
     page.goto("/no-such-page/")
     expect(page.get_by_role("heading", name="We couldn\u2019t find that page")).to_be_visible()
     check_page(page, "error-404")
@@ -85,3 +89,10 @@ def test_user_menu_logs_out_with_a_post(alice_page):
     page.get_by_role("button", name="Log out").click()
     page.goto("/")
     expect(page).to_have_url(re.compile(r"/login/"))
+
+
+def test_login_page_is_accessible_and_fits_a_phone(page):
+    page.goto("/")
+    expect(page).to_have_url(re.compile(r"/login/"))
+    expect(page.get_by_role("heading", name="Log in")).to_be_visible()
+    check_page(page, "login")

@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import threading
 from datetime import timedelta
 from typing import Any
 
 import pytest
-from django.db import close_old_connections, connection
 from django.utils import timezone
 
 from scheduler import dispatch, states
 from scheduler.compose import cancel_post, retry_delivery
 from scheduler.models import ChannelStatus, Delivery, DeliveryAttempt, DeliveryStatus
 from scheduler.publishing import publish_delivery
-from tests.conftest import make_mastodon_channel, schedule, tick_and_publish
+from tests.conftest import make_mastodon_channel, run_at_once, schedule, tick_and_publish
 
 pytestmark = pytest.mark.django_db
 
@@ -359,27 +357,14 @@ def test_concurrent_dispatchers_and_workers_publish_each_delivery_exactly_once(
         for n in range(4)
     ]
     posts = [schedule(membership, [channels[n % 4]], f"post {n}") for n in range(60)]
-    errors: list[BaseException] = []
-    barrier = threading.Barrier(workers)
 
-    def worker() -> None:
-        try:
-            barrier.wait()
-            for _ in range(5):
-                tick_and_publish()
-        except BaseException as exc:  # pragma: no cover - surfaced below
-            errors.append(exc)
-        finally:
-            close_old_connections()
-            connection.close()
+    def worker() -> bool:
+        for _ in range(5):
+            tick_and_publish()
+        return True
 
-    threads = [threading.Thread(target=worker) for _ in range(workers)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    assert run_at_once(worker, workers) == [True] * workers  # no worker raised
 
-    assert errors == []
     texts = [s["text"] for s in fake_mastodon.statuses]
     assert sorted(texts) == sorted(f"post {n}" for n in range(60))
     assert len(texts) == len(set(texts)) == 60

@@ -8,17 +8,25 @@ HERALD_ALLOWED_PRIVATE_HOSTS is emptied here (the suite's settings allow 127.0.0
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
 import requests
 
 from scheduler import outbound, webhooks
-from scheduler.models import Webhook, WebhookDelivery, WebhookDeliveryStatus
+from scheduler.models import Channel, Webhook, WebhookDelivery, WebhookDeliveryStatus
+from scheduler.networks.base import InvalidServerURL, NetworkError
+from scheduler.networks.bluesky import linkcard
+from scheduler.networks.bluesky.connect import connect_bluesky
+from scheduler.networks.mastodon.connect import connect_mastodon_token, register_app
+from tests.conftest import schedule, tick_and_publish
 from tests.fakes.base import FakeServer, Response
+from tests.fakes.bluesky import ALICE_APP_PASSWORD, ALICE_HANDLE, FakePDS
 
 PUBLIC = "93.184.216.34"  # what the patched resolver answers for the test's public names
 
@@ -79,9 +87,11 @@ def resolver(monkeypatch: pytest.MonkeyPatch) -> dict[str, list[str]]:
         return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (address, int(port or 80)))]
 
     def create_connection(address: tuple[str, int], *args: Any, **kwargs: Any) -> socket.socket:
-        if address[0] not in ("127.0.0.1", "::1", "localhost"):
-            raise ConnectionRefusedError(f"no route to {address[0]} in tests")
-        return real_connect(address, *args, **kwargs)
+        host, port = address[0], address[1]
+        resolved = str(getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][4][0])  # as the stdlib
+        if resolved not in ("127.0.0.1", "::1"):
+            raise ConnectionRefusedError(f"no route to {resolved} in tests")
+        return real_connect((resolved, port), *args, **kwargs)
 
     monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
     monkeypatch.setattr(socket, "create_connection", create_connection)
@@ -211,6 +221,151 @@ def test_answers_are_capped(settings):
         server.stop()
 
 
+# -- every entry point ----------------------------------------------------------------------------
+@dataclass
+class Context:
+    membership: Any
+    fake_pds: FakePDS
+    fake_plc: Any
+    settings: Any
+
+
+def mastodon_connect(ctx: Context, url: str) -> None:
+    with contextlib.suppress(InvalidServerURL, NetworkError):
+        connect_mastodon_token(ctx.membership.workspace, server_url=url, access_token="token")
+
+
+def mastodon_oauth_app(ctx: Context, url: str) -> None:
+    # Called with the URL as given: the guard in the connection is all that stands.
+    with contextlib.suppress(NetworkError):
+        register_app(url, "https://herald.example/channels/mastodon/callback/")
+
+
+def mastodon_publish(ctx: Context, url: str) -> None:
+    Channel.objects.filter(server_url=url).delete()
+    channel = Channel(
+        workspace=ctx.membership.workspace, network="mastodon", server_url=url, handle="@a"
+    )
+    channel.credentials = {"access_token": "token"}
+    channel.save()
+    schedule(ctx.membership, [channel], "hello")
+    assert tick_and_publish() != ["published"]
+
+
+def bluesky_connect(ctx: Context, url: str) -> None:
+    with contextlib.suppress(InvalidServerURL, NetworkError):
+        connect_bluesky(
+            ctx.membership.workspace,
+            identifier=ALICE_HANDLE,
+            app_password=ALICE_APP_PASSWORD,
+            server_url=url,
+        )
+
+
+def bluesky_pds_of_a_did(ctx: Context, url: str) -> None:
+    document = ctx.fake_pds.did_doc(ctx.fake_pds.account(ALICE_HANDLE))
+    document["service"][0]["serviceEndpoint"] = url
+    ctx.fake_plc.documents[ctx.fake_pds.account(ALICE_HANDLE).did] = document
+    with contextlib.suppress(InvalidServerURL, NetworkError):
+        connect_bluesky(
+            ctx.membership.workspace,
+            identifier=ctx.fake_pds.account(ALICE_HANDLE).did,
+            app_password=ALICE_APP_PASSWORD,
+        )
+
+
+def bluesky_pds_of_a_session(ctx: Context, url: str) -> None:
+    """The PDS (allowed) signs in, and its session's DID document sends the SDK to `url`."""
+    ctx.settings.HERALD_ALLOWED_PRIVATE_HOSTS = [ctx.fake_pds.url.split("://")[1]]
+    original = ctx.fake_pds.did_doc
+
+    def did_doc(account: Any) -> dict[str, Any]:
+        document = original(account)
+        document["service"][0]["serviceEndpoint"] = url
+        return document
+
+    ctx.fake_pds.include_did_doc = True
+    ctx.fake_pds.did_doc = did_doc  # type: ignore[method-assign]
+    with contextlib.suppress(InvalidServerURL, NetworkError):
+        connect_bluesky(
+            ctx.membership.workspace,
+            identifier=ALICE_HANDLE,
+            app_password=ALICE_APP_PASSWORD,
+            server_url=ctx.fake_pds.url,
+        )
+
+
+def link_card(ctx: Context, url: str) -> None:
+    assert linkcard.fetch_link_card(url) is None
+
+
+def link_card_image(ctx: Context, url: str) -> None:
+    assert linkcard.fetch_image(url) is None
+
+
+def webhook(ctx: Context, url: str) -> None:
+    Webhook.objects.all().delete()
+    try:
+        webhooks.create_webhook(ctx.membership, url=url, events=["delivery.failed"])
+        stored: str | None = None
+    except webhooks.WebhookError:
+        stored = url  # refused at creation; stored anyway, as if DNS changed since
+    delivery = _send_webhook_to(ctx.membership, stored)
+    assert delivery.status != WebhookDeliveryStatus.SUCCEEDED
+
+
+ENTRY_POINTS = [
+    mastodon_connect,
+    mastodon_oauth_app,
+    mastodon_publish,
+    bluesky_connect,
+    bluesky_pds_of_a_did,
+    bluesky_pds_of_a_session,
+    link_card,
+    link_card_image,
+    webhook,
+]
+
+
+@pytest.fixture
+def context(membership, fake_pds, fake_plc, settings, listener) -> Context:
+    settings.HERALD_ALLOWED_PRIVATE_HOSTS = []  # after the fakes' fixtures
+    return Context(membership, fake_pds, fake_plc, settings)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("entry", ENTRY_POINTS, ids=lambda entry: entry.__name__)
+def test_no_entry_point_reaches_a_disguised_loopback(context, listener, resolver, entry):
+    for url in attacker_urls(listener.port):
+        entry(context, url)
+
+    assert listener.connections == 0
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("entry", ENTRY_POINTS, ids=lambda entry: entry.__name__)
+def test_no_entry_point_follows_a_name_that_turns_into_loopback(context, listener, resolver, entry):
+    # The name answers public to the first k lookups (the checks), loopback after (the connect).
+    for k in (1, 2, 3):
+        resolver["rebind.example"] = [PUBLIC] * k + ["127.0.0.1"]
+        entry(context, f"https://rebind.example:{listener.port}/")
+
+    assert listener.connections == 0
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("entry", ENTRY_POINTS, ids=lambda entry: entry.__name__)
+def test_no_entry_point_follows_a_redirect_to_loopback(context, listener, resolver, entry):
+    hop = redirector(f"http://127.0.0.1:{listener.port}/xrpc/x")
+    context.settings.HERALD_ALLOWED_PRIVATE_HOSTS = [f"localhost:{port_of(hop)}"]
+    try:
+        entry(context, f"http://localhost:{port_of(hop)}/")
+    finally:
+        hop.stop()
+
+    assert listener.connections == 0
+
+
 # -- webhooks ---------------------------------------------------------------------------------------
 def _send_webhook_to(membership: Any, url: str | None) -> WebhookDelivery:
     """Send one event to the workspace's webhook, stored with `url` unless None (already made).
@@ -280,3 +435,18 @@ def test_webhook_redirect_to_loopback_is_not_followed(membership, listener, reso
         hop.stop()
     assert delivery.response_status == 302
     assert listener.connections == 0
+
+
+@pytest.mark.django_db
+def test_a_refused_mastodon_server_fails_the_delivery_without_retrying(
+    membership, mastodon_channel, fake_mastodon, settings
+):
+    post = schedule(membership, [mastodon_channel], "hello")
+    settings.HERALD_ALLOWED_PRIVATE_HOSTS = []  # the fake on 127.0.0.1 is private now
+
+    assert tick_and_publish() == ["failed"]
+
+    delivery = post.deliveries.get()
+    assert delivery.last_error_code == "unsafe_server"
+    assert "private or local address" in delivery.last_error
+    assert fake_mastodon.statuses == []

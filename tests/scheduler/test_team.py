@@ -116,6 +116,24 @@ def test_notifications_api_lists_and_marks_read(membership, contributor, mastodo
     assert bearer_client(contributor).get(f"{API}/notifications").json()["results"] == []
 
 
+def test_marking_one_read_in_place_returns_it_and_refreshes_the_bell(
+    client, membership, contributor, mastodon_channel
+):
+    schedule(contributor, [mastodon_channel], "one")
+    note = Notification.objects.get(user=membership.user)
+    client.force_login(membership.user)
+
+    response = client.post("/notifications/read/", {"id": note.pk}, HTTP_HX_REQUEST="true")
+
+    assert response.status_code == 200
+    assert response["HX-Trigger"] == "notifications-changed"
+    assert f'id="notification-{note.pk}"' in response.content.decode()
+    assert "Mark read" not in response.content.decode()
+    note.refresh_from_db()
+    assert note.read_at is not None
+    assert "none unread" in client.get("/notifications/bell/").content.decode()
+
+
 # -- comments ------------------------------------------------------------------------------------------
 def test_comment_mentions_notify_members_named(
     workspace, membership, contributor, mastodon_channel

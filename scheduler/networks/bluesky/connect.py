@@ -17,8 +17,8 @@ from django.utils import timezone
 
 from accounts.models import Workspace
 
+from ... import outbound
 from ...models import Channel
-from .. import linkcard
 from ..base import ErrorCategory, NetworkError, Profile, check_server_url
 from ..connect import save_channel
 from .errors import LIBRARY_ERRORS, classify
@@ -181,13 +181,13 @@ def _resolve_handle(handle: str) -> str | None:
     if did:
         return did
     try:  # the handle's own web server: user-chosen, so through the SSRF guard
-        fetched = linkcard.safe_request(
+        fetched = outbound.fetch(
             "GET",
             f"https://{handle}/.well-known/atproto-did",
             max_bytes=2048,
             timeout=settings.HERALD_NETWORK_TIMEOUT,
         )
-    except linkcard.FetchError:
+    except outbound.OutboundError:
         return None
     text = fetched.content.decode("utf-8", "replace").strip()
     return text if fetched.status == 200 and text.startswith("did:") else None
@@ -197,7 +197,7 @@ def _pds_of_did(did: str) -> str | None:
     try:
         if did.startswith("did:web:"):
             host = did.removeprefix("did:web:").replace("%3A", ":")
-            fetched = linkcard.safe_request(
+            fetched = outbound.fetch(
                 "GET",
                 f"https://{host}/.well-known/did.json",
                 max_bytes=100_000,

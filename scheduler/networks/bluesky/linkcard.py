@@ -15,7 +15,7 @@ from urllib.parse import urljoin
 
 from django.conf import settings
 
-from ..linkcard import Fetched, FetchError, safe_request
+from ...outbound import Fetched, OutboundError, fetch
 
 logger = logging.getLogger(__name__)
 
@@ -99,7 +99,7 @@ def fetch_link_card(url: str) -> LinkCard | None:
     The card keeps the URL as written in the post (not where redirects ended).
     """
     try:
-        fetched = safe_request(
+        fetched = fetch(
             "GET",
             url,
             max_bytes=settings.HERALD_LINK_CARD_MAX_BYTES,
@@ -107,7 +107,7 @@ def fetch_link_card(url: str) -> LinkCard | None:
             headers={"Accept": "text/html,application/xhtml+xml;q=0.9,*/*;q=0.1"},
             truncate=True,
         )
-    except FetchError as error:
+    except OutboundError as error:
         logger.info("link card for %s skipped: %s", url, error)
         return None
     if fetched.status != 200 or fetched.content_type not in ("text/html", "application/xhtml+xml"):
@@ -124,14 +124,14 @@ def fetch_link_card(url: str) -> LinkCard | None:
 def fetch_image(url: str) -> bytes | None:
     """The bytes of the image at `url` through the guard, or None (never raises)."""
     try:
-        fetched = safe_request(
+        fetched = fetch(
             "GET",
             url,
             max_bytes=settings.HERALD_LINK_CARD_IMAGE_MAX_BYTES,
             timeout=settings.HERALD_LINK_CARD_TIMEOUT,
             headers={"Accept": "image/*"},
         )
-    except FetchError as error:
+    except OutboundError as error:
         logger.info("link card image %s skipped: %s", url, error)
         return None
     if fetched.status != 200 or not fetched.content_type.startswith("image/"):

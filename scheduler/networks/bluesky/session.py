@@ -15,7 +15,6 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, TypeVar
 
-import httpx
 from atproto import Client
 from atproto_client.client.session import Session, SessionEvent
 from atproto_client.request import Request
@@ -24,7 +23,8 @@ from django.conf import settings
 from django.db.models import F
 from django.utils import timezone
 
-from ..base import ErrorCategory, NetworkError, check_server_url
+from ... import outbound
+from ..base import ErrorCategory, NetworkError
 from .errors import LIBRARY_ERRORS, TOKEN_ERRORS, classify, error_name
 
 if TYPE_CHECKING:
@@ -40,20 +40,13 @@ REFRESH_MARGIN_SECONDS = 15 * 60
 def make_client(base_url: str | None) -> Client:
     """An SDK client with Herald's timeouts (B1: the SDK's 5 s default is too short).
 
-    Every request, redirects included, is checked against private addresses: the SDK moves
-    to whatever PDS a session's DID document names, which is not the URL a user typed.
+    Its connections go through scheduler/outbound.py: every request, redirects included, reaches
+    only a checked address, since the SDK moves to whatever PDS a session's DID document names,
+    which is not the URL a user typed.
     """
-    return Client(
-        base_url=base_url or settings.BLUESKY_DEFAULT_PDS,
-        request=Request(
-            timeout=settings.HERALD_NETWORK_TIMEOUT,
-            event_hooks={"request": [_refuse_private_addresses]},
-        ),
-    )
-
-
-def _refuse_private_addresses(request: httpx.Request) -> None:
-    check_server_url(str(request.url))
+    request = Request(**outbound.client_options())
+    request.add_additional_header("User-Agent", outbound.USER_AGENT)  # over the SDK's own
+    return Client(base_url=base_url or settings.BLUESKY_DEFAULT_PDS, request=request)
 
 
 class BlueskySession:

@@ -10,10 +10,11 @@ from mastodon import Mastodon, MastodonError
 
 from accounts.models import Workspace
 
+from ... import outbound
 from ...models import Channel, MastodonApp
 from ..base import ErrorCategory, NetworkError, check_server_url
 from ..connect import save_channel
-from .network import USER_AGENT, GuardedSession, MastodonNetwork, classify, client
+from .network import MastodonNetwork, classify, client
 
 
 def connect_mastodon_token(workspace: Workspace, *, server_url: str, access_token: str) -> Channel:
@@ -49,8 +50,8 @@ def register_app(base_url: str, redirect_uri: str) -> Any:
             website=settings.PUBLIC_URL,
             api_base_url=base_url,
             request_timeout=settings.HERALD_NETWORK_TIMEOUT,
-            session=GuardedSession(),
-            user_agent=USER_AGENT,
+            session=outbound.session(),
+            user_agent=outbound.USER_AGENT,
         )
     except KeyError as exc:  # M2: create_app does not check the HTTP status
         raise NetworkError(

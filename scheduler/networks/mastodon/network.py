@@ -13,7 +13,6 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-import requests
 from django.conf import settings
 from django.utils import timezone
 from mastodon import (
@@ -28,6 +27,7 @@ from mastodon import (
     MastodonUnauthorizedError,
 )
 
+from ... import outbound
 from ..base import (
     ErrorCategory,
     Limits,
@@ -36,7 +36,6 @@ from ..base import (
     PartContext,
     Profile,
     PublishedPart,
-    check_server_url,
     count_graphemes,
 )
 
@@ -50,7 +49,6 @@ TAG_RE = re.compile(r"<[^>]+>")
 # §1.3: attaching media that is still processing gives this 422; it is worth retrying.
 PROCESSING_422 = "finished processing"
 MASTODON_VERSION = "4.0.0"  # lowest version whose endpoints we use (v2 media, v2 instance)
-USER_AGENT = "Herald (self-hosted social media scheduler)"
 
 
 class MastodonNetwork(Network):
@@ -260,16 +258,6 @@ class MastodonNetwork(Network):
         )
 
 
-class GuardedSession(requests.Session):
-    """Checks every request's address, not just the server URL a user typed: OAuth endpoints a
-    server advertises, redirects, and DNS that changes after connecting cannot point Herald at
-    private or loopback addresses (unless HERALD_ALLOWED_PRIVATE_HOSTS allows them)."""
-
-    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:  # type: ignore[override]
-        check_server_url(str(request.url))
-        return super().send(request, **kwargs)
-
-
 def client(base_url: str, access_token: str | None = None, **kwargs: Any) -> Mastodon:
     """A Mastodon.py client that never blocks a worker (§1.4, M1, M7)."""
     return Mastodon(
@@ -279,8 +267,8 @@ def client(base_url: str, access_token: str | None = None, **kwargs: Any) -> Mas
         request_timeout=settings.HERALD_NETWORK_TIMEOUT,
         mastodon_version=MASTODON_VERSION,
         version_check_mode="created",
-        user_agent=USER_AGENT,
-        session=GuardedSession(),
+        user_agent=outbound.USER_AGENT,
+        session=outbound.session(),  # every connection to a checked address (SSRF guard)
         **kwargs,
     )
 
@@ -308,6 +296,9 @@ def classify(exc: Exception, api: Mastodon | None = None, *, write: bool = False
             http_status=401,
             excerpt=_message(exc),
         )
+    if isinstance(exc, MastodonNetworkError) and isinstance(exc.__context__, outbound.UnsafeURL):
+        # Refused before connecting (Mastodon.py wraps every error): nothing was sent.
+        return NetworkError(ErrorCategory.REJECTED, "unsafe_server", str(exc.__context__))
     if isinstance(exc, MastodonNetworkError):
         return NetworkError(
             ErrorCategory.TRANSIENT,

@@ -14,6 +14,7 @@ import requests
 from django.conf import settings
 from django.utils import timezone
 
+from ... import outbound
 from ..base import ErrorCategory, NetworkError
 
 TOKEN_CODE = 190
@@ -51,8 +52,9 @@ class Graph:
     def __init__(self, base_url: str, access_token: str | None = None) -> None:
         self.base_url = base_url.rstrip("/")
         self.access_token = access_token
-        self.session = requests.Session()
-        self.session.headers["User-Agent"] = "Herald (+https://github.com/herald-social/herald)"
+        # The Graph host is a setting, not a user's choice; the guarded session still gives it
+        # Herald's one User-Agent, timeouts and size cap (and checks the paging links it sends).
+        self.session = outbound.session()
 
     def url(self, path: str, *, versioned: bool = True) -> str:
         if path.startswith(("http://", "https://")):
@@ -80,6 +82,8 @@ class Graph:
             response = self.session.request(
                 method, url, timeout=settings.HERALD_NETWORK_TIMEOUT, **kwargs
             )
+        except outbound.UnsafeURL as exc:
+            raise NetworkError(ErrorCategory.REJECTED, "unsafe_server", str(exc)) from exc
         except requests.RequestException as exc:
             raise NetworkError(
                 ErrorCategory.TRANSIENT,

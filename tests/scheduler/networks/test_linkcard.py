@@ -7,7 +7,7 @@ import ipaddress
 import pytest
 
 from scheduler.networks.bluesky import linkcard
-from scheduler.networks.linkcard import FetchError, UnsafeURL, is_public_address, safe_request
+from scheduler.outbound import OutboundError, UnsafeURL, fetch, is_public_address
 from tests.fixtures.bluesky import image_bytes
 
 
@@ -58,7 +58,7 @@ def test_loopback_address_is_refused_unless_allowed(page_server, settings):
     url = page_server.og_page("/secret", title="internal")
 
     with pytest.raises(UnsafeURL, match="private or local address"):
-        safe_request("GET", url, max_bytes=10_000, timeout=5)
+        fetch("GET", url, max_bytes=10_000, timeout=5)
     assert linkcard.fetch_link_card(url) is None
     assert page_server.requests == []
 
@@ -69,7 +69,7 @@ def test_host_name_is_checked_after_dns_resolution(page_server, settings):
     url = page_server.og_page("/secret", title="internal").replace("127.0.0.1", "localhost")
 
     with pytest.raises(UnsafeURL):
-        safe_request("GET", url, max_bytes=10_000, timeout=5)
+        fetch("GET", url, max_bytes=10_000, timeout=5)
     assert page_server.requests == []
 
 
@@ -91,13 +91,13 @@ def test_host_name_is_checked_after_dns_resolution(page_server, settings):
 def test_private_link_local_and_special_addresses_are_refused(url, settings):
     settings.HERALD_ALLOWED_PRIVATE_HOSTS = []
     with pytest.raises(UnsafeURL):
-        safe_request("GET", url, max_bytes=10_000, timeout=5)
+        fetch("GET", url, max_bytes=10_000, timeout=5)
 
 
 @pytest.mark.parametrize("url", ["file:///etc/passwd", "ftp://example.com/x", "gopher://x/"])
 def test_only_http_and_https_are_fetched(url):
     with pytest.raises(UnsafeURL, match="Only http and https"):
-        safe_request("GET", url, max_bytes=10_000, timeout=5)
+        fetch("GET", url, max_bytes=10_000, timeout=5)
 
 
 def test_redirect_to_a_private_address_is_refused(page_server, settings):
@@ -106,7 +106,7 @@ def test_redirect_to_a_private_address_is_refused(page_server, settings):
     start = page_server.redirect("/go", inside)
 
     with pytest.raises(UnsafeURL):
-        safe_request("GET", start, max_bytes=10_000, timeout=5)
+        fetch("GET", start, max_bytes=10_000, timeout=5)
     assert [r.path for r in page_server.requests] == ["/go"]
 
 
@@ -116,7 +116,7 @@ def test_redirects_between_allowed_pages_are_followed(page_server, settings):
     page_server.redirect("/middle", "/final", status=301)
     start = page_server.redirect("/start", page_server.url + "/middle")
 
-    fetched = safe_request("GET", start, max_bytes=10_000, timeout=5)
+    fetched = fetch("GET", start, max_bytes=10_000, timeout=5)
 
     assert (fetched.status, fetched.url) == (200, final)
     assert [r.path for r in page_server.requests] == ["/start", "/middle", "/final"]
@@ -127,8 +127,8 @@ def test_redirect_loops_stop(page_server, settings):
     _only(page_server, settings)
     loop = page_server.redirect("/loop", "/loop")
 
-    with pytest.raises(FetchError, match="Too many redirects"):
-        safe_request("GET", loop, max_bytes=10_000, timeout=5, max_redirects=3)
+    with pytest.raises(OutboundError, match="Too many redirects"):
+        fetch("GET", loop, max_bytes=10_000, timeout=5, max_redirects=3)
     assert len(page_server.requests) == 4
 
 
@@ -136,9 +136,9 @@ def test_body_over_the_cap_is_refused_or_truncated(page_server, settings):
     _only(page_server, settings)
     big = page_server.image("/big.jpg", b"\xff\xd8\xff" + b"x" * 50_000)
 
-    with pytest.raises(FetchError, match="larger than"):
-        safe_request("GET", big, max_bytes=10_000, timeout=5)
-    fetched = safe_request("GET", big, max_bytes=10_000, timeout=5, truncate=True)
+    with pytest.raises(OutboundError, match="larger than"):
+        fetch("GET", big, max_bytes=10_000, timeout=5)
+    fetched = fetch("GET", big, max_bytes=10_000, timeout=5, truncate=True)
     assert fetched.truncated and len(fetched.content) == 10_000
 
 
@@ -163,8 +163,8 @@ def test_slow_server_times_out(page_server, settings):
     url = page_server.og_page("/slow", title="Eventually")
     page_server.inject("GET", "^/slow$", delay=1.5, times=2)
 
-    with pytest.raises(FetchError):
-        safe_request("GET", url, max_bytes=10_000, timeout=0.3)
+    with pytest.raises(OutboundError):
+        fetch("GET", url, max_bytes=10_000, timeout=0.3)
     assert linkcard.fetch_link_card(url) is None  # the card is skipped, nothing raised
 
 

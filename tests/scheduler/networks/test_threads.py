@@ -266,7 +266,7 @@ def test_persistent_media_not_found_retries_later_with_a_new_container(
 def test_container_error_fails_with_threads_reason(
     membership, threads_channel, fake_threads, settings
 ):
-    settings.HERALD_ALLOWED_PRIVATE_HOSTS = ["testserver"]
+    settings.HERALD_ALLOWED_PRIVATE_HOSTS = ["testserver", "127.0.0.1"]  # + the fake Graph
     fake_threads.fetch_media = False
     fake_threads.fail_next_container("INVALID_ASPEC_RATIO")
     post = post_with(membership, threads_channel, ("Odd shape", [make_image(membership)]))

@@ -1,0 +1,113 @@
+"""Leases renewed while a worker holds a claim, so a dead worker's work is taken over in seconds.
+
+A claim starts with a short lease: its due second plus HERALD_START_GRACE. A worker that receives
+the publish task (or starts running it) holds the claim here, and one heartbeat thread per worker
+process renews the leases of everything held, every few seconds, each renewal conditional on the
+claim token. So:
+
+- a worker killed with SIGKILL stops renewing: its claims expire HERALD_LEASE_SECONDS later and
+  the next tick takes them over (reconciling through the idempotency handles);
+- a task the broker lost (Redis restarted empty) is held by nobody: its claim expires
+  HERALD_START_GRACE after its due time and the tick enqueues it again;
+- a slow publish or a long video upload keeps its claim for as long as its worker lives (up to
+  the task time limit: a run stuck longer than that is let go).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections import defaultdict
+from datetime import timedelta
+from uuid import UUID
+
+from django.conf import settings
+from django.db import close_old_connections
+from django.db.models import Q
+from django.utils import timezone
+
+from .models import Delivery, DeliveryStatus
+
+logger = logging.getLogger(__name__)
+
+_lock = threading.Lock()
+# (delivery id, claim token) -> monotonic time the run started, or None while only received.
+_held: dict[tuple[int, UUID], float | None] = {}
+_thread: tuple[int, threading.Thread] | None = None
+
+
+def hold(delivery_id: int, token: UUID, *, running: bool = False) -> None:
+    """Renew this claim's lease until `release` (running: a publish is in progress)."""
+    with _lock:
+        _held[(delivery_id, token)] = time.monotonic() if running else None
+
+
+def release(delivery_id: int, *tokens: UUID) -> None:
+    with _lock:
+        for token in tokens:
+            _held.pop((delivery_id, token), None)
+
+
+def held() -> list[tuple[int, UUID]]:
+    with _lock:
+        return list(_held)
+
+
+def interval() -> float:
+    """Seconds between renewals: several per lease and per start grace, so one late round or
+    a brief database outage does not lose a live claim."""
+    return min(settings.HERALD_LEASE_SECONDS, settings.HERALD_START_GRACE) / 3
+
+
+def renew_held() -> int:
+    """Renew the leases of held claims that are due for it. Returns the number renewed.
+
+    Claims no longer held in the database (finished, or taken over) are forgotten.
+    """
+    limit = settings.CELERY_TASK_TIME_LIMIT
+    now_monotonic = time.monotonic()
+    with _lock:
+        entries = {
+            key: started
+            for key, started in _held.items()
+            if started is None or now_monotonic - started < limit  # stuck runs are let go
+        }
+    if not entries:
+        return 0
+    by_token: dict[UUID, list[int]] = defaultdict(list)
+    for delivery_id, token in entries:
+        by_token[token].append(delivery_id)
+    match = Q()
+    for token, ids in by_token.items():
+        match |= Q(claim_token=token, pk__in=ids)
+    rows = Delivery.objects.filter(match, status=DeliveryStatus.PUBLISHING)
+    alive = set(rows.values_list("pk", "claim_token"))
+    with _lock:
+        for key in set(entries) - alive:
+            _held.pop(key, None)
+    now = timezone.now()
+    lease = timedelta(seconds=settings.HERALD_LEASE_SECONDS)
+    return rows.filter(claimed_until__lt=now + lease / 2).update(claimed_until=now + lease)
+
+
+def start_heartbeat() -> None:
+    """Start this process's heartbeat thread (once per process: a forked child starts its own)."""
+    global _thread
+    with _lock:
+        if _thread is not None and _thread[0] == os.getpid() and _thread[1].is_alive():
+            return
+        thread = threading.Thread(target=_beat, name="herald-lease-heartbeat", daemon=True)
+        _thread = (os.getpid(), thread)
+    thread.start()
+
+
+def _beat() -> None:
+    while True:
+        time.sleep(interval())
+        try:
+            close_old_connections()  # a database restart must not stop the renewals for good
+            renew_held()
+        except Exception:
+            logger.exception("renewing leases failed; retrying in %.0f s", interval())

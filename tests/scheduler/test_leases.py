@@ -1,0 +1,100 @@
+"""Short leases renewed by the worker that holds the claim; lost work is taken over in seconds."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.utils import timezone
+
+from scheduler import dispatch, leases
+from scheduler.models import Delivery, DeliveryAttempt, DeliveryStatus
+from scheduler.publishing import publish_delivery
+from tests.conftest import run_at_once, schedule
+
+pytestmark = pytest.mark.django_db
+
+
+def _claim(post) -> Any:  # type: ignore[no-untyped-def]
+    claims: list[Any] = []
+    dispatch.run_tick(enqueue=claims.append)
+    assert [c.delivery_id for c in claims] == [post.deliveries.get().pk]
+    return claims[0]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_tasks_for_one_claim_publish_one_status(membership, mastodon_channel, fake_mastodon):
+    """A broker redelivery or a duplicate enqueue: both tasks start at once; one post."""
+    post = schedule(membership, [mastodon_channel], "Only once")
+    claim = _claim(post)
+    fake_mastodon.latency = 0.3  # both runs are in flight together
+    outcomes = run_at_once(lambda: publish_delivery(claim.delivery_id, claim_token=claim.token))
+
+    assert sorted(outcomes) == ["published", "stale"]
+    assert [s["text"] for s in fake_mastodon.statuses] == ["Only once"]
+    assert [a.outcome for a in DeliveryAttempt.objects.all()] == ["published"]
+
+
+def test_claim_whose_task_never_arrived_is_enqueued_again_after_the_grace(
+    membership, mastodon_channel, fake_mastodon, settings
+):
+    settings.HERALD_START_GRACE = 10
+    post = schedule(membership, [mastodon_channel], "Lost by the broker")
+    lost = _claim(post)  # enqueued into a broker that then lost it
+    now = timezone.now()
+
+    assert dispatch.run_tick(now + timedelta(seconds=8), enqueue=lambda c: None).reclaimed == []
+    again: list[Any] = []
+    dispatch.run_tick(now + timedelta(seconds=12), enqueue=again.append)
+
+    assert [c.delivery_id for c in again] == [lost.delivery_id]
+    assert publish_delivery(lost.delivery_id, claim_token=again[0].token) == "published"
+    # The lost task turning up late does nothing.
+    assert publish_delivery(lost.delivery_id, claim_token=lost.token) == "stale"
+    assert [s["text"] for s in fake_mastodon.statuses] == ["Lost by the broker"]
+
+
+def test_held_claim_is_renewed_and_not_taken_over(membership, mastodon_channel, settings):
+    settings.HERALD_LEASE_SECONDS = 30
+    post = schedule(membership, [mastodon_channel], "Waiting in a busy worker")
+    claim = _claim(post)
+    Delivery.objects.filter(pk=claim.delivery_id).update(
+        claimed_until=timezone.now() + timedelta(seconds=1)
+    )
+    leases.hold(claim.delivery_id, claim.token)
+    try:
+        assert leases.renew_held() == 1
+        later = timezone.now() + timedelta(seconds=20)
+        assert dispatch.run_tick(later, enqueue=lambda c: None).reclaimed == []
+    finally:
+        leases.release(claim.delivery_id, claim.token)
+    delivery = post.deliveries.get()
+    assert delivery.claim_token == claim.token
+    assert delivery.claimed_until > timezone.now() + timedelta(seconds=25)
+
+
+def test_claims_no_longer_held_in_the_database_are_forgotten(membership, mastodon_channel):
+    post = schedule(membership, [mastodon_channel], "Finished elsewhere")
+    claim = _claim(post)
+    leases.hold(claim.delivery_id, claim.token)
+    Delivery.objects.filter(pk=claim.delivery_id).update(
+        status=DeliveryStatus.PUBLISHED, claim_token=None
+    )
+
+    assert leases.renew_held() == 0
+    assert (claim.delivery_id, claim.token) not in leases.held()
+
+
+def test_a_run_stuck_past_the_task_time_limit_is_let_go(
+    membership, mastodon_channel, settings, monkeypatch
+):
+    post = schedule(membership, [mastodon_channel], "Hung thread")
+    claim = _claim(post)
+    Delivery.objects.filter(pk=claim.delivery_id).update(claimed_until=timezone.now())
+    leases.hold(claim.delivery_id, claim.token, running=True)
+    settings.CELERY_TASK_TIME_LIMIT = -1  # the run started longer ago than the limit
+    try:
+        assert leases.renew_held() == 0
+    finally:
+        leases.release(claim.delivery_id, claim.token)
