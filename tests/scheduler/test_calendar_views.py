@@ -109,6 +109,20 @@ def test_dropping_a_post_on_another_day_keeps_its_time_of_day(frozen, browser, m
     assert delivery.due_at == delivery.next_attempt_at == berlin(2026, 6, 4, 11, 15)
 
 
+def test_dropping_across_the_spring_change_keeps_the_wall_clock_time(
+    frozen, browser, membership, channel
+):
+    delivery = create_post(
+        membership, channels=[channel], parts=[PartInput("ten")], at=berlin(2030, 3, 30, 10, 0)
+    ).deliveries.get()
+
+    browser.post("/calendar/move/", {"delivery": delivery.pk, "day": "2030-03-31"}, **HTMX)
+
+    delivery.refresh_from_db()
+    # 10:00 CET is 09:00 UTC on Saturday; 10:00 CEST is 08:00 UTC on Sunday.
+    assert delivery.due_at == datetime(2030, 3, 31, 8, 0, tzinfo=UTC)
+
+
 def test_moving_a_published_post_is_refused_where_the_user_sees_it(
     frozen, browser, membership, channel
 ):
