@@ -198,6 +198,21 @@ def test_remove_shuffle_pause_and_resume(frozen, browser, membership, channel):
     assert channel.status == ChannelStatus.ACTIVE
 
 
+def test_viewers_see_the_calendar_without_move_or_compose_controls(
+    frozen, client, workspace, channel, membership
+):
+    create_post(
+        membership, channels=[channel], parts=[PartInput("Plan")], at=berlin(2026, 6, 2, 11, 15)
+    )
+    viewer = add_member(workspace, "viv@example.com", Role.VIEWER)
+    client.login(email=viewer.user.email, password=PASSWORD)
+
+    page = client.get("/calendar/").content.decode()
+
+    assert "Plan" in page and "Open slot" in page
+    assert "draggable" not in page and "data-move=" not in page and "/compose/" not in page
+
+
 def test_viewers_cannot_reorder_or_edit_schedules(frozen, client, workspace, channel, membership):
     first, *_ = queue_three(membership, channel)
     viewer = add_member(workspace, "viv@example.com", Role.VIEWER)
