@@ -20,7 +20,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_POST, require_safe
 
 from accounts.models import CANCEL_REFUSED, Membership
 
@@ -539,7 +539,7 @@ def _render_feed_settings(
     return _render(request, "scheduler/calendar_feed_settings.html", context)
 
 
-@require_GET
+@require_safe  # calendar apps may check with HEAD
 def calendar_feed(request: HttpRequest, token: str) -> HttpResponse:
     """The secret iCalendar feed; 404 for an unknown or revoked token."""
     feed = feeds.find_feed(token)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from urllib.parse import urlsplit
 
 import icalendar
 import pytest
@@ -120,6 +121,7 @@ def test_regenerate_and_turn_off_revoke_the_old_url(frozen, client, membership):
     second = feeds.issue_feed(membership)
 
     assert first != second
+    assert client.head(urlsplit(second).path).status_code == 200
     assert fetch(client, first)[0].status_code == 404
     assert fetch(client, second)[0].status_code == 200
     assert feeds.turn_off_feed(membership) is True
