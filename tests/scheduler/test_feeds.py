@@ -152,3 +152,18 @@ def test_a_renamed_channel_shows_at_once_despite_the_cache(
     mastodon_channel.save()
 
     assert list(events(fetch(client, url)[1])) == ["Scheduled · Acme news: Cached?"]
+
+
+def test_staff_see_feeds_in_the_admin_without_their_secret(client, alice, membership):
+    feeds.issue_feed(membership)
+    alice.is_staff = alice.is_superuser = True
+    alice.save()
+    client.force_login(alice)
+    feed = CalendarFeed.objects.get()
+
+    listing = client.get("/admin/scheduler/calendarfeed/")
+    detail = client.get(f"/admin/scheduler/calendarfeed/{feed.pk}/change/")
+
+    assert listing.status_code == detail.status_code == 200
+    assert feed.secrets["token"] not in detail.content.decode()
+    assert feed.token_hash not in detail.content.decode()
