@@ -262,6 +262,17 @@ def queue_rows(channel: Channel) -> list[Delivery]:
     return list(rows.annotate(preview=preview_of_post()))
 
 
+def pinned_rows(channel: Channel, *, limit: int = 20) -> list[Delivery]:
+    """The channel's next posts with a time of their own (not in the queue), with `preview`."""
+    rows = Delivery.objects.filter(
+        channel=channel,
+        pinned=True,
+        status__in=queue_flows.QUEUE_STATUSES,
+        due_at__gt=timezone.now(),
+    ).select_related("post")
+    return list(rows.annotate(preview=preview_of_post()).order_by("due_at", "pk")[:limit])
+
+
 def load_calendar(
     workspace: Workspace, period: CalendarRange, filters: CalendarFilters
 ) -> CalendarPage:

@@ -325,6 +325,7 @@ def _render_queue(
         "channels": cal.workspace_channels(membership.workspace),
         "rows": rows,
         "gaps": gaps,
+        "pinned": cal.pinned_rows(channel),
         "zone": zone.key,
         "has_schedule": bool(channel.schedule),
         "add_link": reverse("scheduler:compose") + f"?channel={channel.pk}&when=queue",

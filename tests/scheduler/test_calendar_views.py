@@ -151,11 +151,19 @@ def test_queue_page_lists_posts_with_their_slots_and_the_next_gaps(
     frozen, browser, membership, channel
 ):
     queue_three(membership, channel)
+    create_post(
+        membership,
+        channels=[channel],
+        parts=[PartInput("pinned plum")],
+        at=berlin(2026, 6, 3, 9, 0),
+    )
 
     page = browser.get(f"/queue/{channel.pk}/").content.decode()
 
     assert page.index("apple") < page.index("banana") < page.index("cherry")
     assert "Next empty slots" in page and "Add a post here" in page
+    assert "at their own times" in page and "pinned plum" in page
+    assert page.index("cherry") < page.index("pinned plum")
     assert "times in <strong>Europe/Berlin</strong>" in page
 
 
