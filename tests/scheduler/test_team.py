@@ -211,3 +211,27 @@ def test_activity_api_filters_pages_and_stays_in_its_workspace(
     assert bob_api.get(f"{API}/activity").json()["results"] == []
     bad = api.get(f"{API}/activity", {"verb": "liked"})
     assert bad.status_code == 400
+
+
+def test_activity_page_filters_pages_and_shows_the_readers_time_zone(client, membership):
+    from scheduler.models import ActivityVerb
+
+    Activity.objects.bulk_create(
+        Activity(workspace=membership.workspace, actor=membership.user, verb=verb)
+        for verb in [ActivityVerb.SUBMITTED] * 55 + [ActivityVerb.APPROVED] * 3
+    )
+    membership.user.timezone = "Asia/Tokyo"
+    membership.user.save()
+    client.force_login(membership.user)
+
+    page = client.get("/activity/", {"verb": "submitted"}).content.decode()
+
+    assert page.count("submitted for approval") == 50 + 1  # entries, and the filter's option
+    assert "?verb=submitted&amp;page=2" in page
+    assert "JST" in page and "Times in Asia/Tokyo." in page
+    assert (
+        client.get("/activity/", {"verb": "submitted", "page": 2})
+        .content.decode()
+        .count("submitted for approval")
+        == 5 + 1
+    )
