@@ -235,3 +235,30 @@ def test_activity_page_filters_pages_and_shows_the_readers_time_zone(client, mem
         .count("submitted for approval")
         == 5 + 1
     )
+
+
+def test_contributor_moving_an_approved_post_on_the_calendar_needs_a_new_approval(
+    membership, contributor, mastodon_channel, fake_mastodon
+):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from scheduler import approvals
+    from scheduler import calendar as cal
+    from scheduler.models import DeliveryStatus, PostStatus
+
+    post = schedule(contributor, [mastodon_channel], "Moved", at=timezone.now() + timedelta(days=1))
+    approvals.approve_post(membership, post)
+    delivery = post.deliveries.get()
+
+    cal.reschedule_delivery(contributor, delivery.pk, at=timezone.now() + timedelta(seconds=2))
+
+    post.refresh_from_db()
+    delivery.refresh_from_db()
+    assert (post.status, delivery.status) == (PostStatus.PENDING_APPROVAL, DeliveryStatus.HELD)
+    assert tick_and_publish(timezone.now() + timedelta(seconds=5)) == []
+    assert fake_mastodon.statuses == []
+    cal.reschedule_delivery(membership, delivery.pk, at=timezone.now() + timedelta(hours=1))
+    post.refresh_from_db()
+    assert post.status == PostStatus.PENDING_APPROVAL  # an editor's move is no approval
