@@ -3,6 +3,7 @@ account settings, password reset, sign-up, new workspaces."""
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -291,3 +292,12 @@ def test_anyone_creates_a_workspace_and_owns_it(alice):
     workspace = Workspace.objects.get(name="Side project")
     assert Membership.objects.get(user=alice, workspace=workspace).role == Role.OWNER
     assert client.session["workspace_id"] == workspace.pk
+
+
+def test_default_language_of_the_account_fills_new_posts(alice):
+    alice.language = "pt-BR"
+    alice.save()
+
+    page = logged_in(alice).get("/compose/", HTTP_ACCEPT_LANGUAGE="de").content.decode()
+
+    assert re.search(r'name="language"[^>]*value="pt-BR"', page), "the composer's language"
