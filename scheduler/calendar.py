@@ -25,7 +25,7 @@ from django.utils import timezone
 
 from accounts.models import Membership, Workspace
 
-from . import activity, compose
+from . import activity, approvals, compose
 from . import queue as queue_flows
 from .models import (
     ActivityVerb,
@@ -347,6 +347,8 @@ def reschedule_delivery(membership: Membership, delivery_id: int, *, at: datetim
             channel=delivery.channel,
             changes={"to": at.isoformat()},
         )
+        # A contributor's move of an approved post needs a new approval, as in the composer.
+        approvals.send_back_for_review(membership, delivery.post)
         if was_queued:
             with contextlib.suppress(queue_flows.QueueError):
                 # Later posts move up onto the freed slot; that never needs more slots.
