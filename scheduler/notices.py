@@ -57,5 +57,5 @@ def channel_needs_reconnect(channel: Channel) -> None:
         workspace=channel.workspace_id,
         kind=NotificationKind.CHANNEL_NEEDS_RECONNECT,
         text=f"{channel.handle} needs reconnecting: {channel.status_detail}",
-        link=reverse("scheduler:dashboard"),
+        link=reverse("scheduler:channels"),
     )
