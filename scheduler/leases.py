@@ -86,7 +86,8 @@ def renew_held() -> int:
             _held.pop(key, None)
     now = timezone.now()
     lease = timedelta(seconds=settings.HERALD_LEASE_SECONDS)
-    return rows.filter(claimed_until__lt=now + lease / 2).update(claimed_until=now + lease)
+    # Renewed once a third of the lease is used: two more rounds may be late before it runs out.
+    return rows.filter(claimed_until__lt=now + lease * 2 / 3).update(claimed_until=now + lease)
 
 
 def start_heartbeat() -> None:

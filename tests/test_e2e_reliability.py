@@ -65,17 +65,17 @@ def test_worker_and_tick_reconnect_after_their_connections_are_killed(
     assert "raised unexpected" not in log.read_text(errors="replace")[log_before:]
 
 
-SHORT_LEASE = {"HERALD_LEASE_SECONDS": "3", "HERALD_START_GRACE": "2"}
+SHORT_LEASE = {"HERALD_LEASE_SECONDS": "5", "HERALD_START_GRACE": "3"}
 
 
 @pytest.mark.parametrize("celery_processes", [SHORT_LEASE], indirect=True)
 def test_publish_longer_than_the_lease_keeps_its_claim(celery_processes, membership, fake_mastodon):
     """The worker renews the lease while the network takes its time: nobody takes it over."""
     channel = make_mastodon_channel(membership.workspace, fake_mastodon)
-    fake_mastodon.inject("POST", r"^/api/v1/statuses$", delay=8)  # > 2 leases
+    fake_mastodon.inject("POST", r"^/api/v1/statuses$", delay=12)  # > 2 leases
     post = schedule(membership, [channel], "Slow server")
 
-    celery_processes.wait_for(lambda: _all_published([post]), timeout=40, what="the publish")
+    celery_processes.wait_for(lambda: _all_published([post]), timeout=60, what="the publish")
 
     assert [s["text"] for s in fake_mastodon.statuses] == ["Slow server"]
     attempts = DeliveryAttempt.objects.filter(delivery__post=post)
@@ -107,7 +107,7 @@ def test_killed_worker_is_replaced_and_its_publish_reconciled_within_seconds(
 
 
 @pytest.mark.parametrize(
-    "celery_processes", [{"HERALD_LEASE_SECONDS": "3", "HERALD_START_GRACE": "6"}], indirect=True
+    "celery_processes", [{"HERALD_LEASE_SECONDS": "9", "HERALD_START_GRACE": "6"}], indirect=True
 )
 def test_tasks_waiting_in_a_busy_worker_keep_their_claims(
     celery_processes, membership, fake_mastodon
