@@ -10,6 +10,7 @@ invitation is accepted or revoked.
 from __future__ import annotations
 
 import secrets
+import smtplib
 from typing import Any
 
 from django.conf import settings
@@ -199,15 +200,21 @@ def send_invitation(invitation: Invitation) -> None:
     inviter = invitation.invited_by
     who = inviter.display_name if inviter else "Someone"
     role = Role(invitation.role).label
-    send_mail(
-        f"[Herald] {who} invites you to {invitation.workspace.name}",
-        f"{who} invites you to join the workspace “{invitation.workspace.name}” on Herald as "
-        f"{role}.\n\nAccept the invitation: {invitation_url(invitation)}\n\n"
-        f"The link works for {settings.HERALD_INVITATION_DAYS} days. If you did not expect "
-        "it, ignore this email.\n",
-        None,
-        [invitation.email],
-    )
+    try:
+        send_mail(
+            f"[Herald] {who} invites you to {invitation.workspace.name}",
+            f"{who} invites you to join the workspace “{invitation.workspace.name}” on Herald "
+            f"as {role}.\n\nAccept the invitation: {invitation_url(invitation)}\n\n"
+            f"The link works for {settings.HERALD_INVITATION_DAYS} days. If you did not expect "
+            "it, ignore this email.\n",
+            None,
+            [invitation.email],
+        )
+    except (OSError, smtplib.SMTPException) as error:
+        raise PeopleError(
+            f"The invitation for {invitation.email} is saved, but the email could not be sent "
+            f"({error}). Check EMAIL_URL, then use Resend below."
+        ) from error
     Invitation.objects.filter(pk=invitation.pk).update(sent_at=timezone.now())
 
 

@@ -22,7 +22,7 @@ from django.utils import timezone
 from accounts import notifications
 from accounts.models import Membership, NotificationKind, User
 
-from . import activity, compose, events
+from . import activity, compose, events, states
 from .compose.common import _queued_channels, _reflow_quietly
 from .models import Activity, ActivityVerb, DeliveryStatus, Post, PostStatus
 
@@ -51,6 +51,23 @@ def submitted(post: Post, *, actor: User) -> None:
         skip=actor,
     )
     transaction.on_commit(lambda: events.post_event("post.submitted", post, actor=actor))
+
+
+def send_back_for_review(membership: Membership, post: Post) -> bool:
+    """A contributor changed an approved post outside the composer (moved it on the calendar):
+    it waits for approval again, its unsent deliveries held. Returns True if it went back."""
+    if membership.can_publish:
+        return False
+    if not Post.objects.filter(pk=post.pk, status=PostStatus.SCHEDULED).update(
+        status=PostStatus.PENDING_APPROVAL
+    ):
+        return False
+    waiting = post.deliveries.filter(status=DeliveryStatus.SCHEDULED)
+    unsent = [d.pk for d in waiting if not d.has_sent_anything()]
+    states.apply(post.deliveries.filter(pk__in=unsent), "hold", next_attempt_at=None)
+    post.refresh_from_db()
+    submitted(post, actor=membership.user)
+    return True
 
 
 def approve_post(membership: Membership, post: Post, *, at: datetime | None = None) -> Post:

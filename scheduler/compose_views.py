@@ -93,6 +93,10 @@ def _last_channels(membership: Membership) -> list[Channel]:
 
 
 def _language(request: HttpRequest) -> str:
+    """The new post's language: the writer's default (account settings), else the browser's."""
+    chosen = getattr(request.user, "language", "")
+    if chosen:
+        return str(chosen)
     header = request.headers.get("Accept-Language", "")
     first = header.split(",")[0].split(";")[0].strip()
     return first.split("-")[0].lower() if re.fullmatch(r"[A-Za-z]{2,3}(-\w+)?", first) else ""
@@ -125,6 +129,7 @@ def _render(
         "limits_json": json.dumps(composer.limits_by_channel(channels)),
         "slots": _slots(form.channels),
         "unchanged": [(d, unchanged[d.pk]) for d in deliveries if d.pk in unchanged],
+        "current_due": _local(min((d.due_at for d in deliveries if d.due_at), default=None)),
         "zone": _zone(request),
         "languages": LANGUAGES,
         "reply_controls": REPLY_CONTROLS,

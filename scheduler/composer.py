@@ -10,7 +10,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+import regex
 from django.http import QueryDict
+from django.utils import timezone
 
 from accounts.models import Membership
 
@@ -24,6 +26,7 @@ WHEN_VALUES = ("queue", "next", "now", "at", "draft", "keep")
 # A line holding only "---" starts the next part (the browser sends CRLF line ends).
 PART_BREAK = re.compile(r"\n[ \t]*---[ \t]*(?:\n|$)")
 SENTENCE_END = re.compile(r"(?<=[.!?…])\s+")
+GRAPHEME = regex.compile(r"\X")
 
 
 @dataclass
@@ -137,7 +140,7 @@ def form_from_post(post: Post) -> ComposerForm:
         options={key: str(post.options.get(key, "")) for key in OPTION_KEYS},
         tags=", ".join(post.tags),
         when="draft" if post.status == "draft" else "keep",
-        scheduled_at=due.strftime("%Y-%m-%dT%H:%M") if due else "",
+        scheduled_at=timezone.localtime(due).strftime("%Y-%m-%dT%H:%M") if due else "",
         draft_id=post.pk if post.status == "draft" else None,
     )
 
@@ -223,10 +226,15 @@ def _greedy(units: list[str], fits: Any, joiner: str) -> list[str]:
             pieces.append(current)
         if fits(unit):
             current = unit
-        elif joiner == " " and " " in unit.strip():
+        elif " " in unit.strip():
             words = _greedy(unit.split(" "), fits, " ")
             pieces.extend(words[:-1])
             current = words[-1]
+        elif len(characters := GRAPHEME.findall(unit)) > 1:
+            # One word longer than a part may be: cut between characters.
+            chunks = _greedy(characters, fits, "")
+            pieces.extend(chunks[:-1])
+            current = chunks[-1]
         else:
             current = unit
     if current:

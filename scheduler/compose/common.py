@@ -10,10 +10,10 @@ from typing import Any
 from django.db.models import Prefetch
 
 from .. import queue as queue_flows
+from .. import states
 from ..models import (
     Channel,
     Delivery,
-    DeliveryStatus,
     Media,
     PartMedia,
     Post,
@@ -116,8 +116,9 @@ def _override_json(parts: list[PartInput] | None) -> list[dict[str, Any]] | None
 
 
 # -- changing a post ------------------------------------------------------------------------------
-# Deliveries whose content and time may still change: nothing has been sent for them yet.
-CHANGEABLE = (DeliveryStatus.HELD, DeliveryStatus.SCHEDULED)
+# Deliveries whose content and time may still change: nothing has been sent for them yet (the
+# rule lives in states.py; the composer's callers keep reading it here).
+CHANGEABLE = states.CHANGEABLE
 
 
 def _queued_channels(deliveries: Any) -> list[Channel]:

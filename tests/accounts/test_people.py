@@ -3,6 +3,7 @@ account settings, password reset, sign-up, new workspaces."""
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -291,3 +292,29 @@ def test_anyone_creates_a_workspace_and_owns_it(alice):
     workspace = Workspace.objects.get(name="Side project")
     assert Membership.objects.get(user=alice, workspace=workspace).role == Role.OWNER
     assert client.session["workspace_id"] == workspace.pk
+
+
+def test_default_language_of_the_account_fills_new_posts(alice):
+    alice.language = "pt-BR"
+    alice.save()
+
+    page = logged_in(alice).get("/compose/", HTTP_ACCEPT_LANGUAGE="de").content.decode()
+
+    assert re.search(r'name="language"[^>]*value="pt-BR"', page), "the composer's language"
+
+
+def test_an_invitation_whose_email_fails_is_kept_and_says_so(alice, smtp_server, settings):
+    from tests.fixtures.mail import free_port
+
+    settings.EMAIL_PORT = free_port()  # nothing listens there: the mail server is down
+
+    response = invite(logged_in(alice), "dana@example.com")
+
+    assert response.status_code == 400
+    assert b"is saved, but the email could not be sent" in response.content
+    invitation = Invitation.objects.get(email="dana@example.com")
+    assert invitation.sent_at is None
+    assert b"not sent yet" in logged_in(alice).get("/settings/members/").content
+    settings.EMAIL_PORT = smtp_server.port
+    logged_in(alice).post(f"/settings/invitations/{invitation.pk}/resend/")
+    assert len(smtp_server.wait_for("dana@example.com")) == 1

@@ -51,10 +51,10 @@ def accept_invitation(tab: Page, smtp_server: Any, email: str, live_server: Any)
 def compose(tab: Page, channel_handle: str, text: str) -> int:
     """The contributor writes a post in the composer and asks to share it now."""
     tab.goto("/compose/")
-    tab.get_by_label(re.compile(re.escape(channel_handle))).check()
-    tab.get_by_label(re.compile(r"^Text")).fill(text)
+    tab.locator(f"[data-channel][data-handle='{channel_handle}']").check()
+    tab.get_by_label("Text of part 1", exact=True).fill(text)
     tab.get_by_label("Share now").check()
-    tab.get_by_role("button", name="Save").click()
+    tab.get_by_role("button", name="Share now").click()
     expect(tab.get_by_text("Awaiting approval", exact=True)).to_be_visible()
     return int(re.search(r"/posts/(\d+)/", tab.url).group(1))  # type: ignore[union-attr]
 

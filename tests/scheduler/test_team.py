@@ -211,3 +211,54 @@ def test_activity_api_filters_pages_and_stays_in_its_workspace(
     assert bob_api.get(f"{API}/activity").json()["results"] == []
     bad = api.get(f"{API}/activity", {"verb": "liked"})
     assert bad.status_code == 400
+
+
+def test_activity_page_filters_pages_and_shows_the_readers_time_zone(client, membership):
+    from scheduler.models import ActivityVerb
+
+    Activity.objects.bulk_create(
+        Activity(workspace=membership.workspace, actor=membership.user, verb=verb)
+        for verb in [ActivityVerb.SUBMITTED] * 55 + [ActivityVerb.APPROVED] * 3
+    )
+    membership.user.timezone = "Asia/Tokyo"
+    membership.user.save()
+    client.force_login(membership.user)
+
+    page = client.get("/activity/", {"verb": "submitted"}).content.decode()
+
+    assert page.count("submitted for approval") == 50 + 1  # entries, and the filter's option
+    assert "?verb=submitted&amp;page=2" in page
+    assert "JST" in page and "Times in Asia/Tokyo." in page
+    assert (
+        client.get("/activity/", {"verb": "submitted", "page": 2})
+        .content.decode()
+        .count("submitted for approval")
+        == 5 + 1
+    )
+
+
+def test_contributor_moving_an_approved_post_on_the_calendar_needs_a_new_approval(
+    membership, contributor, mastodon_channel, fake_mastodon
+):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from scheduler import approvals
+    from scheduler import calendar as cal
+    from scheduler.models import DeliveryStatus, PostStatus
+
+    post = schedule(contributor, [mastodon_channel], "Moved", at=timezone.now() + timedelta(days=1))
+    approvals.approve_post(membership, post)
+    delivery = post.deliveries.get()
+
+    cal.reschedule_delivery(contributor, delivery.pk, at=timezone.now() + timedelta(seconds=2))
+
+    post.refresh_from_db()
+    delivery.refresh_from_db()
+    assert (post.status, delivery.status) == (PostStatus.PENDING_APPROVAL, DeliveryStatus.HELD)
+    assert tick_and_publish(timezone.now() + timedelta(seconds=5)) == []
+    assert fake_mastodon.statuses == []
+    cal.reschedule_delivery(membership, delivery.pk, at=timezone.now() + timedelta(hours=1))
+    post.refresh_from_db()
+    assert post.status == PostStatus.PENDING_APPROVAL  # an editor's move is no approval

@@ -1,5 +1,6 @@
 """Images as a PDS accepts them: within its size limit, with the width and height to send as
-`aspectRatio` (PLATFORMS.md §2.6 B8, B9)."""
+`aspectRatio`, without which a client letterboxes the image
+(https://docs.bsky.app/docs/advanced-guides/posts#images-embeds)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ from dataclasses import dataclass
 
 from PIL import Image, ImageOps
 
-# §0.9 and B9: the lexicon allows 2 MB images but older PDSes stop at 1,000,000 bytes.
+# Older PDSes refuse images over 1,000,000 bytes (the limit of app.bsky.embed.images:
+# https://github.com/bluesky-social/atproto/blob/main/lexicons/app/bsky/embed/images.json).
 IMAGE_MAX_BYTES = 1_000_000
 THUMB_MAX_BYTES = 1_000_000  # app.bsky.embed.external thumb maxSize
 IMAGE_MAX_SIDE = 2000  # the Bluesky app's own resize target
@@ -27,7 +29,7 @@ _QUALITIES = (90, 80, 70, 60)
 
 
 def fit_image(data: bytes, *, max_bytes: int, max_side: int = IMAGE_MAX_SIDE) -> PreparedImage:
-    """The image as it should be uploaded, with its width and height for `aspectRatio` (B8).
+    """The image as it should be uploaded, with its width and height for `aspectRatio`.
 
     An image the PDS accepts as it is goes unchanged. A bigger one is re-encoded as JPEG, first
     at lower qualities, then downscaled step by step (keeping the aspect ratio) until it fits.
