@@ -139,12 +139,14 @@ class Processes:
         return peak / 1024
 
     def stop(self) -> None:
+        # py-spy writes its samples on Ctrl-C (SIGINT), and Celery shuts down warm on it too.
+        stop_signal = signal.SIGINT if self.profile else signal.SIGTERM
         for _, proc in self.procs:
             if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGTERM)
+                os.killpg(proc.pid, stop_signal)
         for _, proc in self.procs:
             try:
-                proc.wait(timeout=20)
+                proc.wait(timeout=60 if self.profile else 20)
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
 
