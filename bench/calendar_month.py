@@ -34,6 +34,7 @@ def main() -> None:
     args = parser.parse_args()
     setup_django()
     import time_machine
+    from django.core.cache import cache
 
     # Mid-February, so every day of the month is ahead and its open slots are computed.
     with time_machine.travel(datetime(MONTH.year, 2, 15, tzinfo=UTC), tick=True):
@@ -43,7 +44,8 @@ def main() -> None:
             measure(client, f"/calendar/?view=month&date={MONTH}", "month view", args.runs)
             week = MONTH + timedelta(days=14)
             measure(client, f"/calendar/?view=week&date={week}", "week view", args.runs)
-            measure(client, feed_path, "iCalendar feed", args.runs)
+            measure(client, feed_path, "feed, built", args.runs, before=cache.clear)
+            measure(client, feed_path, "feed, cached", args.runs)
 
 
 def fill(posts: int):  # type: ignore[no-untyped-def]
@@ -103,13 +105,15 @@ def fill(posts: int):  # type: ignore[no-untyped-def]
     return client, urlsplit(url).path
 
 
-def measure(client, path: str, label: str, runs: int) -> None:  # type: ignore[no-untyped-def]
+def measure(client, path: str, label: str, runs: int, before=None) -> None:  # type: ignore[no-untyped-def]
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
     client.get(path)  # warm up caches and the template loader
     times, cpu = [], []
     for _ in range(runs):
+        if before:
+            before()
         with CaptureQueriesContext(connection) as queries:
             started, started_cpu = time.perf_counter(), time.process_time()
             response = client.get(path)

@@ -74,21 +74,32 @@ class Processes:
     """Celery worker(s) and beat as real processes, with their peak RSS."""
 
     def __init__(
-        self, log_dir: Path, *, workers: int, concurrency: int, pool: str = "threads"
+        self,
+        log_dir: Path,
+        *,
+        workers: int,
+        concurrency: int,
+        pool: str = "threads",
+        profile: bool = False,
     ) -> None:
         self.log_dir = log_dir
         self.workers = workers
         self.concurrency = concurrency
         self.pool = pool
+        self.profile = profile  # sample each worker with py-spy (collapsed stacks in log_dir)
         self.procs: list[tuple[str, subprocess.Popen[bytes]]] = []
 
     def start(self) -> None:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         celery = [sys.executable, "-m", "celery", "-A", "config"]
         for n in range(self.workers):
+            spy = [str(Path(sys.executable).parent / "py-spy"), "record", "--format", "raw"]
+            spy += ["--subprocesses", "--gil", "-r", "50"]  # --gil: samples holding the GIL
+            spy += ["-o", str(self.log_dir / f"worker{n}.stacks"), "--"]
             self._spawn(
                 f"worker{n}",
                 [
+                    *(spy if self.profile else []),
                     *celery,
                     "worker",
                     f"--pool={self.pool}",

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing
+import os
 import tempfile
 import time
 from datetime import timedelta
@@ -37,6 +38,9 @@ def main() -> None:
     )
     parser.add_argument("--pool", default="threads", choices=["threads", "prefork"])
     parser.add_argument("--timeout", type=float, default=600)
+    parser.add_argument(
+        "--profile", action="store_true", help="sample the workers with py-spy; print top frames"
+    )
     args = parser.parse_args()
 
     setup_django(HERALD_DISPATCH_INTERVAL="1", HERALD_CLAIM_AHEAD="3", HERALD_CLAIM_BATCH="20000")
@@ -57,10 +61,10 @@ class FakeProcess:
     """The fake Mastodon in its own process, as a real server would be: it must not share the
     benchmark's CPU time slice (GIL) with the code being measured."""
 
-    def __init__(self, latency: float) -> None:
+    def __init__(self, latency: float, *, faults: bool = False) -> None:
         self.conn, child = multiprocessing.Pipe()
         self.process = multiprocessing.Process(
-            target=_serve_fake, args=(child, latency), daemon=True
+            target=_serve_fake, args=(child, latency, faults), daemon=True
         )
         self.process.start()
         self.url = self.conn.recv()
@@ -74,10 +78,13 @@ class FakeProcess:
         self.process.join(5)
 
 
-def _serve_fake(conn, latency: float) -> None:  # type: ignore[no-untyped-def]
+def _serve_fake(conn, latency: float, faults: bool) -> None:  # type: ignore[no-untyped-def]
     from tests.fakes.mastodon import FakeMastodon
 
-    fake = FakeMastodon().start()
+    fake = FakeMastodon()
+    if faults:
+        fake._take_fault = _random_fault  # type: ignore[method-assign]
+    fake.start()
     fake.latency = latency
     conn.send(fake.url)
     while True:
@@ -93,6 +100,23 @@ def _serve_fake(conn, latency: float) -> None:  # type: ignore[no-untyped-def]
                 conn.send(None)
                 break
     fake.stop()
+
+
+def _random_fault(method: str, path: str):  # type: ignore[no-untyped-def]
+    """For chaos: 5 % of status posts are stored but their answer is lost (connection reset),
+    5 % are answered 503 without being stored."""
+    import random
+
+    from tests.fakes.base import Fault
+
+    if method != "POST" or path != "/api/v1/statuses":
+        return None
+    roll = random.random()
+    if roll < 0.05:
+        return Fault(method, path, reset_after_handling=True)
+    if roll < 0.10:
+        return Fault(method, path, status=503, body={"error": "Service Unavailable"})
+    return None
 
 
 def run(
@@ -111,6 +135,7 @@ def run(
         workers=args.workers,
         concurrency=args.concurrency,
         pool=args.pool,
+        profile=args.profile,
     )
     processes.start()
     try:
@@ -130,6 +155,38 @@ def run(
         )
     finally:
         processes.stop()
+    if args.profile:
+        print_profile(processes.log_dir, count)
+
+
+def print_profile(log_dir: Path, publishes: int) -> None:
+    """Where the workers' CPU went: samples holding the GIL per function, from py-spy."""
+    from collections import Counter
+
+    own: Counter[str] = Counter()
+    inclusive: Counter[str] = Counter()
+    total = 0
+    for path in log_dir.glob("*.stacks"):
+        for line in path.read_text().splitlines():
+            stack, _, samples = line.rpartition(" ")
+            frames = [
+                f.split(" (")[0] + " (" + f.split(" (")[-1].split(":")[0].rsplit("/", 1)[-1] + ")"
+                for f in stack.split(";")[1:]
+            ]
+            if not frames:
+                continue
+            count = int(samples)
+            total += count
+            own[frames[-1]] += count
+            for frame in set(frames):
+                inclusive[frame] += count
+    print(
+        f"\n== CPU samples of the workers (50 Hz): {total} busy samples, {total * 20 / max(publishes, 1):.2f} ms per publish =="
+    )
+    for label, counter in (("self", own), ("inclusive", inclusive)):
+        print(f"-- top {label}")
+        for frame, count in counter.most_common(25):
+            print(f"{100 * count / max(total, 1):5.1f}%  {frame}")
 
 
 def make_channels(fake, count: int):  # type: ignore[no-untyped-def]
@@ -197,6 +254,7 @@ def report(
     last = max((published for _, published in rows), default=first_due)
     total = (last - first_due).total_seconds()
     print(f"\n== {name} ==")
+    print(f"load average          {' '.join(f'{n:.2f}' for n in os.getloadavg())} (2 shared cores)")
     print(f"deliveries            {count} ({len(rows)} published{'' if done else ', TIMED OUT'})")
     print(f"channels              {channels}")
     print(f"total seconds         {total:.2f} (first due -> last published)")

@@ -50,9 +50,23 @@ def hold_received_claim(request: Any = None, **kwargs: Any) -> None:
     """A publish task waiting in this worker (for its ETA, or for a free thread) keeps its claim:
     only a task nobody received is enqueued again."""
     if request is not None and request.name == "scheduler.tasks.publish":
-        from uuid import UUID
-
         from scheduler import leases
 
-        delivery_id, token = request.args
-        leases.hold(int(delivery_id), UUID(token))
+        leases.hold(*_claim_of(request.args))
+
+
+@task_postrun.connect
+def release_claim(sender: Any = None, args: Any = None, **kwargs: Any) -> None:
+    """However the task ended (even with an exception before it touched the row), this worker
+    stops renewing the claim; the delivery is then taken over when its lease runs out."""
+    if getattr(sender, "name", "") == "scheduler.tasks.publish" and args:
+        from scheduler import leases
+
+        leases.release(*_claim_of(args))
+
+
+def _claim_of(args: Any) -> tuple[int, Any]:
+    from uuid import UUID
+
+    delivery_id, token = args
+    return int(delivery_id), UUID(token)

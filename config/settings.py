@@ -24,6 +24,16 @@ _INSECURE_DEV_KEY = "insecure-development-key-do-not-use-in-production"
 SECRET_KEY = env.str("SECRET_KEY", default=_INSECURE_DEV_KEY if DEBUG else "")
 if not SECRET_KEY:
     raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off (see .env.example).")
+# Keys anyone can read (.env.example, this file, Django's template) sign nobody's sessions.
+_KNOWN_KEYS = {_INSECURE_DEV_KEY, "change-me-to-a-long-random-string"}
+if not DEBUG and (
+    SECRET_KEY in _KNOWN_KEYS or len(SECRET_KEY) < 32 or SECRET_KEY.startswith("django-insecure")
+):
+    raise ImproperlyConfigured(
+        "SECRET_KEY is a published placeholder or shorter than 32 characters; with DEBUG off "
+        "Herald needs a secret one. Generate it with: "
+        "python -c 'import secrets; print(secrets.token_urlsafe(50))'"
+    )
 
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
@@ -142,6 +152,8 @@ STORAGES = {
     },
 }
 MAX_UPLOAD_BYTES = env.int("MAX_UPLOAD_BYTES", default=200 * 1024 * 1024)
+# Images with more pixels are refused at upload: decoding one takes about 4 bytes a pixel.
+HERALD_MAX_IMAGE_PIXELS = env.int("HERALD_MAX_IMAGE_PIXELS", default=50_000_000)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 
 # --- Redis: broker and cache -------------------------------------------------------------------
@@ -212,7 +224,9 @@ HERALD_START_GRACE = env.float("HERALD_START_GRACE", default=10.0)
 HERALD_STUCK_AFTER = env.float("HERALD_STUCK_AFTER", default=60.0)
 HERALD_CATCH_UP_WINDOW = timedelta(hours=env.float("HERALD_CATCH_UP_WINDOW_HOURS", default=6))
 HERALD_MAX_ATTEMPTS = env.int("HERALD_MAX_ATTEMPTS", default=8)
-HERALD_BACKOFF_BASE = env.float("HERALD_BACKOFF_BASE", default=30.0)  # seconds, doubled per try
+# Seconds before the first retry of a transient error, doubled per try (10, 20, 40 ... 640 s:
+# 8 tries span about 20 minutes); a network's Retry-After wins.
+HERALD_BACKOFF_BASE = env.float("HERALD_BACKOFF_BASE", default=10.0)
 HERALD_BACKOFF_MAX = env.float("HERALD_BACKOFF_MAX", default=3600.0)
 HERALD_MEDIA_PROCESSING_TIMEOUT = env.float("HERALD_MEDIA_PROCESSING_TIMEOUT", default=600.0)
 HERALD_NETWORK_TIMEOUT = env.float("HERALD_NETWORK_TIMEOUT", default=30.0)
@@ -232,12 +246,13 @@ if not HERALD_ENCRYPTION_KEYS and not DEBUG:
         "python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'"
     )
 
-# --- Networks ---------------------------------------------------------------------------------------
+# --- Networks -------------------------------------------------------------------------------------
 MASTODON_CLIENT_NAME = env.str("MASTODON_CLIENT_NAME", default="Herald")
-# read:statuses lets Herald find a status after the 1-hour idempotency window (§1.5).
+# read:statuses lets Herald find a status after the 1-hour idempotency window
+# (https://docs.joinmastodon.org/methods/statuses/#create).
 MASTODON_SCOPES = ["read:accounts", "read:statuses", "write:statuses", "write:media"]
 
-# --- Bluesky (atproto; PLATFORMS.md §2) --------------------------------------------------------------
+# --- Bluesky (atproto; https://docs.bsky.app/) ----------------------------------------------------
 # Where sign-ins go when the account's PDS cannot be resolved from its DID (and for emails):
 # bsky.social is the entryway for Bluesky-hosted accounts. The PLC directory resolves did:plc.
 BLUESKY_DEFAULT_PDS = env.str("BLUESKY_DEFAULT_PDS", default="https://bsky.social").rstrip("/")
@@ -249,7 +264,7 @@ HERALD_LINK_CARD_TIMEOUT = env.float("HERALD_LINK_CARD_TIMEOUT", default=10.0)
 HERALD_LINK_CARD_MAX_BYTES = env.int("HERALD_LINK_CARD_MAX_BYTES", default=1_000_000)
 HERALD_LINK_CARD_IMAGE_MAX_BYTES = env.int("HERALD_LINK_CARD_IMAGE_MAX_BYTES", default=10_000_000)
 
-# --- Threads (Meta Threads Graph API; PLATFORMS.md §3) ---------------------------------------------
+# --- Threads (Meta Threads Graph API; https://developers.facebook.com/docs/threads/) --------------
 # The *Threads* app id and secret of a Meta app with the Threads use case; the redirect URI must
 # be listed in the app exactly as here.
 THREADS_APP_ID = env.str("THREADS_APP_ID", default="")
@@ -276,7 +291,8 @@ THREADS_REFRESH_INTERVAL = env.float("THREADS_REFRESH_INTERVAL", default=3600)
 # Bounded wait for containers to finish processing, per part (Meta suggests ~30 s, at most 5 min).
 THREADS_CONTAINER_WAIT = env.float("THREADS_CONTAINER_WAIT", default=180.0)
 THREADS_POLL_INTERVAL = env.float("THREADS_POLL_INTERVAL", default=3.0)
-# The publish right after FINISHED sometimes answers 24/4279009 "Media Not Found" (§3.3).
+# The publish right after FINISHED sometimes answers 24/4279009 "Media Not Found"
+# (https://developers.facebook.com/docs/threads/troubleshooting).
 THREADS_PUBLISH_RETRIES = env.int("THREADS_PUBLISH_RETRIES", default=3)
 THREADS_PUBLISH_RETRY_DELAY = env.float("THREADS_PUBLISH_RETRY_DELAY", default=3.0)
 # Throttling codes carry no reset time: wait this long before trying again.
@@ -307,7 +323,7 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_CLASSES": ["scheduler.api.throttling.TokenRateThrottle"],
     "DEFAULT_PAGINATION_CLASS": "scheduler.api.pagination.Cursor",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],  # uploads: multipart
+    "DEFAULT_PARSER_CLASSES": ["scheduler.api.parsers.JSONParser"],  # uploads: multipart
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "scheduler.api.errors.exception_handler",
     "PAGE_SIZE": 50,
@@ -327,6 +343,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "scheduler.api.schema.declare_text_or_parts",
+    ],
     "ENUM_NAME_OVERRIDES": {
         "DeliveryStatusEnum": "scheduler.models.DeliveryStatus",
         "PostStatusEnum": "scheduler.models.PostStatus",

@@ -3,6 +3,7 @@
 from django.contrib import admin
 
 from .models import (
+    CalendarFeed,
     Channel,
     Delivery,
     DeliveryAttempt,
@@ -97,3 +98,13 @@ class MediaAdmin(admin.ModelAdmin):
 @admin.register(EngineHeartbeat)
 class EngineHeartbeatAdmin(admin.ModelAdmin):
     list_display = ["name", "beat_at"]
+
+
+@admin.register(CalendarFeed)
+class CalendarFeedAdmin(admin.ModelAdmin):
+    """Staff can see who subscribes and delete a feed (its URL then answers 404)."""
+
+    list_display = ["user", "workspace", "created_at", "last_fetched_at"]
+    list_select_related = ["user", "workspace"]
+    readonly_fields = ["user", "workspace", "created_at", "last_fetched_at"]
+    exclude = ["token_hash"]

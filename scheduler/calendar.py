@@ -25,9 +25,17 @@ from django.utils import timezone
 
 from accounts.models import Membership, Workspace
 
-from . import approvals, compose
+from . import activity, approvals, compose
 from . import queue as queue_flows
-from .models import Channel, ChannelStatus, Delivery, DeliveryStatus, PostPart, PostStatus
+from .models import (
+    ActivityVerb,
+    Channel,
+    ChannelStatus,
+    Delivery,
+    DeliveryStatus,
+    PostPart,
+    PostStatus,
+)
 
 WEEK, MONTH = "week", "month"
 VIEWS = (WEEK, MONTH)
@@ -254,6 +262,17 @@ def queue_rows(channel: Channel) -> list[Delivery]:
     return list(rows.annotate(preview=preview_of_post()))
 
 
+def pinned_rows(channel: Channel, *, limit: int = 20) -> list[Delivery]:
+    """The channel's next posts with a time of their own (not in the queue), with `preview`."""
+    rows = Delivery.objects.filter(
+        channel=channel,
+        pinned=True,
+        status__in=queue_flows.QUEUE_STATUSES,
+        due_at__gt=timezone.now(),
+    ).select_related("post")
+    return list(rows.annotate(preview=preview_of_post()).order_by("due_at", "pk")[:limit])
+
+
 def load_calendar(
     workspace: Workspace, period: CalendarRange, filters: CalendarFilters
 ) -> CalendarPage:
@@ -320,6 +339,14 @@ def reschedule_delivery(membership: Membership, delivery_id: int, *, at: datetim
             raise CalendarError(f"This post cannot be moved: {reason}")
         was_queued = not delivery.pinned
         _pin_at(delivery, at)
+        activity.record(
+            ActivityVerb.RESCHEDULED,
+            workspace_id=delivery.workspace_id,
+            actor=membership.user,
+            post=delivery.post,
+            channel=delivery.channel,
+            changes={"to": at.isoformat()},
+        )
         # A contributor's move of an approved post needs a new approval, as in the composer.
         approvals.send_back_for_review(membership, delivery.post)
         if was_queued:

@@ -20,7 +20,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_POST, require_safe
 
 from accounts.models import CANCEL_REFUSED, Membership
 
@@ -107,7 +107,7 @@ class Item:
 
 def _filters(query: Any) -> cal.CalendarFilters:
     def numbers(name: str) -> frozenset[int]:
-        return frozenset(int(v) for v in query.getlist(name) if v.isdigit())
+        return frozenset(compose.form_ids(query.getlist(name)))
 
     statuses = frozenset(v for v in query.getlist("status") if v in cal.STATUS_LABELS)
     networks = frozenset(v for v in query.getlist("network") if v in dict(network_choices()))
@@ -214,6 +214,7 @@ def _day_context(
     in_month = period.view == cal.WEEK or day.day.month == period.anchor.month
     return {
         "date": day.day,
+        "iso": day.day.isoformat(),
         "items": items,
         "entries": day.entries,
         "chips": day.entries[:MONTH_CHIPS],
@@ -313,6 +314,7 @@ def _render_queue(
     rows = cal.queue_rows(channel)
     for delivery in rows:
         delivery.__dict__["local"] = delivery.due_at.astimezone(zone) if delivery.due_at else None
+        delivery.__dict__["can_edit"] = membership.can_change_post(delivery.post)
     gaps = [
         {"at": at.astimezone(zone), "link": compose_link(at=at, zone=zone, channel=channel.pk)}
         for at in queue_flows.next_slots(channel, count=3)
@@ -323,6 +325,7 @@ def _render_queue(
         "channels": cal.workspace_channels(membership.workspace),
         "rows": rows,
         "gaps": gaps,
+        "pinned": cal.pinned_rows(channel),
         "zone": zone.key,
         "has_schedule": bool(channel.schedule),
         "add_link": reverse("scheduler:compose") + f"?channel={channel.pk}&when=queue",
@@ -375,7 +378,7 @@ def _queue_change(membership: Membership, channel: Channel, action: str, form: A
         queue_flows.shuffle(channel)
         return "Shuffled: the queued posts keep the same slots in a new order."
     if action == "reorder":
-        ids = [int(v) for v in form.getlist("order") if v.isdigit()]
+        ids = compose.form_ids(form.getlist("order"))
         queue_flows.reorder(channel, ids)
         return "Reordered: each post now takes the slot shown."
     if action == "move":
@@ -537,7 +540,7 @@ def _render_feed_settings(
     return _render(request, "scheduler/calendar_feed_settings.html", context)
 
 
-@require_GET
+@require_safe  # calendar apps may check with HEAD
 def calendar_feed(request: HttpRequest, token: str) -> HttpResponse:
     """The secret iCalendar feed; 404 for an unknown or revoked token."""
     feed = feeds.find_feed(token)

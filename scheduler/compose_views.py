@@ -64,7 +64,7 @@ def compose_post(request: HttpRequest, membership: Membership) -> HttpResponse:
 
 def _prefill(membership: Membership, form: ComposerForm, request: HttpRequest) -> None:
     """Links from the calendar and queue: ?channel=<id>&at=<local date-time> or &when=queue."""
-    wanted = [int(v) for v in request.GET.getlist("channel") if v.isdigit()]
+    wanted = compose.form_ids(request.GET.getlist("channel"))
     if wanted:
         chosen = Channel.objects.for_workspace(membership.workspace).filter(pk__in=wanted)
         form.channels = list(chosen)
@@ -129,6 +129,7 @@ def _render(
         "limits_json": json.dumps(composer.limits_by_channel(channels)),
         "slots": _slots(form.channels),
         "unchanged": [(d, unchanged[d.pk]) for d in deliveries if d.pk in unchanged],
+        "current_due": _local(min((d.due_at for d in deliveries if d.due_at), default=None)),
         "zone": _zone(request),
         "languages": LANGUAGES,
         "reply_controls": REPLY_CONTROLS,

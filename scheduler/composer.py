@@ -10,7 +10,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+import regex
 from django.http import QueryDict
+from django.utils import timezone
 
 from accounts.models import Membership
 
@@ -24,6 +26,7 @@ WHEN_VALUES = ("queue", "next", "now", "at", "draft", "keep")
 # A line holding only "---" starts the next part (the browser sends CRLF line ends).
 PART_BREAK = re.compile(r"\n[ \t]*---[ \t]*(?:\n|$)")
 SENTENCE_END = re.compile(r"(?<=[.!?…])\s+")
+GRAPHEME = regex.compile(r"\X")
 
 
 @dataclass
@@ -82,12 +85,14 @@ def split_parts(part: PartDraft) -> list[PartDraft]:
 def read_form(membership: Membership, data: QueryDict) -> ComposerForm:
     """The composer's fields from a POST; unknown channels and media are left out."""
     workspace = membership.workspace
-    media_ids = {int(v) for key in data for v in data.getlist(key) if _is_media_key(key, v)}
+    media_ids = {
+        pk for key in data if key.endswith("-media") for pk in compose.form_ids(data.getlist(key))
+    }
     media = Media.objects.for_workspace(workspace).in_bulk(media_ids)
     for pk, item in media.items():
         if f"alt-{pk}" in data:
             item.alt_text = normalise(str(data.get(f"alt-{pk}", ""))).strip()
-    wanted = [int(v) for v in data.getlist("channels") if v.isdigit()]
+    wanted = compose.form_ids(data.getlist("channels"))
     channels = Channel.objects.for_workspace(workspace).in_bulk(wanted)
     form = ComposerForm(
         channels=[channels[pk] for pk in wanted if pk in channels],
@@ -96,9 +101,7 @@ def read_form(membership: Membership, data: QueryDict) -> ComposerForm:
         tags=data.get("tags", "").strip(),
         when=str(data.get("when")) if data.get("when") in WHEN_VALUES else "queue",
         scheduled_at=data.get("scheduled_at", "").strip(),
-        draft_id=int(str(data.get("draft_id")))
-        if str(data.get("draft_id", "")).isdigit()
-        else None,
+        draft_id=next(iter(compose.form_ids([str(data.get("draft_id", ""))])), None),
     )
     for channel in form.channels:
         if data.get(f"override-{channel.pk}") == "on":
@@ -108,15 +111,11 @@ def read_form(membership: Membership, data: QueryDict) -> ComposerForm:
     return form
 
 
-def _is_media_key(key: str, value: str) -> bool:
-    return key.endswith("-media") and value.isdigit()
-
-
 def _read_parts(data: QueryDict, prefix: str, media: dict[int, Media]) -> list[PartDraft]:
     parts: list[PartDraft] = []
     index = 0
     while f"{prefix}-{index}-text" in data:
-        ids = [int(v) for v in data.getlist(f"{prefix}-{index}-media") if v.isdigit()]
+        ids = compose.form_ids(data.getlist(f"{prefix}-{index}-media"))
         text = str(data.get(f"{prefix}-{index}-text", ""))
         draft = PartDraft(text, [media[i] for i in ids if i in media])
         parts.extend(split_parts(draft))
@@ -141,7 +140,7 @@ def form_from_post(post: Post) -> ComposerForm:
         options={key: str(post.options.get(key, "")) for key in OPTION_KEYS},
         tags=", ".join(post.tags),
         when="draft" if post.status == "draft" else "keep",
-        scheduled_at=due.strftime("%Y-%m-%dT%H:%M") if due else "",
+        scheduled_at=timezone.localtime(due).strftime("%Y-%m-%dT%H:%M") if due else "",
         draft_id=post.pk if post.status == "draft" else None,
     )
 
@@ -227,10 +226,15 @@ def _greedy(units: list[str], fits: Any, joiner: str) -> list[str]:
             pieces.append(current)
         if fits(unit):
             current = unit
-        elif joiner == " " and " " in unit.strip():
+        elif " " in unit.strip():
             words = _greedy(unit.split(" "), fits, " ")
             pieces.extend(words[:-1])
             current = words[-1]
+        elif len(characters := GRAPHEME.findall(unit)) > 1:
+            # One word longer than a part may be: cut between characters.
+            chunks = _greedy(characters, fits, "")
+            pieces.extend(chunks[:-1])
+            current = chunks[-1]
         else:
             current = unit
     if current:

@@ -54,11 +54,19 @@ class TickResult:
     claimed: list[Claim] = field(default_factory=list)
 
 
-def run_tick(now: datetime | None = None, *, enqueue: Callable[[Claim], None]) -> TickResult:
-    """Run one dispatch tick. Returns what it did; `enqueue` receives each claim after commit."""
+def run_tick(
+    now: datetime | None = None,
+    *,
+    enqueue: Callable[[Claim], None],
+    backlog: Callable[[], int] | None = None,
+) -> TickResult:
+    """Run one dispatch tick. Returns what it did; `enqueue` receives each claim after commit.
+
+    `backlog` counts the publish tasks still waiting in the broker for a worker to fetch them.
+    """
     now = now or timezone.now()
     result = TickResult(missed=mark_missed(now))
-    result.reclaimed = reclaim_expired(now, limit=settings.HERALD_CLAIM_BATCH)
+    result.reclaimed = reclaim_expired(now, limit=settings.HERALD_CLAIM_BATCH, backlog=backlog)
     result.claimed = claim_due(
         now, limit=settings.HERALD_CLAIM_BATCH, ahead=settings.HERALD_CLAIM_AHEAD
     )
@@ -101,11 +109,15 @@ def claim_due(now: datetime, *, limit: int, ahead: float) -> list[Claim]:
     return [Claim(pk, token, max(due, now)) for pk, due in rows]
 
 
-def reclaim_expired(now: datetime, *, limit: int) -> list[Claim]:
+def reclaim_expired(
+    now: datetime, *, limit: int, backlog: Callable[[], int] | None = None
+) -> list[Claim]:
     """Claim again the deliveries whose lease nobody renewed, and enqueue them at once.
 
-    A delivery reclaimed over and over without a worker receiving it (workers not consuming)
-    waits longer each time (a quarter of how late it is), so the queue does not fill with copies.
+    While the broker still holds tasks no worker has fetched (a burst bigger than the workers
+    can take in at once), an unrenewed claim may just be waiting there: nothing is reclaimed
+    until that backlog is gone, so a burst is not enqueued twice. A delivery reclaimed over and
+    over without a worker receiving it waits longer each time (a quarter of how late it is).
     """
     too_old = now - settings.HERALD_CATCH_UP_WINDOW
     grace = settings.HERALD_START_GRACE
@@ -116,6 +128,12 @@ def reclaim_expired(now: datetime, *, limit: int) -> list[Claim]:
             .select_for_update(skip_locked=True)
             .values_list("id", "due_at", "next_attempt_at", "part_states")[:limit]
         )
+        waiting = backlog() if expired and backlog else 0
+        if waiting:
+            logger.info(
+                "%d leases expired; waiting for %d queued tasks first", len(expired), waiting
+            )
+            return []
         abandoned = {
             pk
             for pk, due_at, _, part_states in expired

@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 import icalendar
 from django.conf import settings
+from django.core.cache import cache
 from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
@@ -40,6 +41,7 @@ HISTORY = timedelta(days=180)
 AHEAD = timedelta(days=5 * 366)
 EVENT_LENGTH = timedelta(minutes=15)
 DESCRIPTION_CHARS = 2000
+CACHE_SECONDS = 24 * 3600
 
 
 def _hash(token: str) -> str:
@@ -98,17 +100,13 @@ def find_feed(token: str) -> CalendarFeed | None:
 
 
 def render_feed(feed: CalendarFeed) -> bytes:
-    """The feed as iCalendar bytes: the workspace's scheduled and published posts."""
+    """The feed as iCalendar bytes: the workspace's scheduled and published posts.
+
+    Calendar apps poll the same feed again and again, and building iCalendar is what costs:
+    the bytes are cached under a digest of everything they are built from, so any change to a
+    post, a channel or the workspace makes a new entry and nothing stale is ever served.
+    """
     now = timezone.now()
-    calendar = icalendar.Calendar()
-    calendar.add("prodid", "-//Herald//Content calendar//EN")
-    calendar.add("version", "2.0")
-    calendar.add("calscale", "GREGORIAN")
-    calendar.add("x-wr-calname", f"Herald: {feed.workspace.name}")
-    calendar.add("x-wr-caldesc", "Scheduled and published posts")
-    # Hints for how often subscribers re-read (Apple and Outlook honour these).
-    calendar.add("refresh-interval", timedelta(minutes=15), parameters={"VALUE": "DURATION"})
-    calendar.add("x-published-ttl", "PT15M")
     rows = deliveries_in(
         feed.workspace,
         start=now - HISTORY,
@@ -118,9 +116,40 @@ def render_feed(feed: CalendarFeed) -> bytes:
         preview_chars=DESCRIPTION_CHARS,
         fields=("created_at", "updated_at", "post__updated_at", "post__tags"),
     )
+    key = "herald:ical:" + _digest(feed, rows)
+    body = cache.get(key)
+    if body is None:
+        body = _calendar(feed, rows)
+        cache.set(key, body, timeout=CACHE_SECONDS)
+    return body
+
+
+def _digest(feed: CalendarFeed, rows: list[Delivery]) -> str:
+    inputs = [settings.PUBLIC_URL, feed.workspace.name]
+    for d in rows:
+        channel = d.channel
+        inputs.append(
+            (d.pk, d.post_id, d.status, d.post.status, d.shown_at, d.updated_at,  # type: ignore[attr-defined]
+             d.post.updated_at, d.created_at, d.post.tags, d.preview, d.remote_urls,  # type: ignore[attr-defined]
+             channel.label, channel.handle)
+        )  # fmt: skip
+    return hashlib.sha256(repr(inputs).encode()).hexdigest()
+
+
+def _calendar(feed: CalendarFeed, rows: list[Delivery]) -> bytes:
+    calendar = icalendar.Calendar()
+    calendar.add("prodid", "-//Herald//Content calendar//EN")
+    calendar.add("version", "2.0")
+    calendar.add("calscale", "GREGORIAN")
+    calendar.add("x-wr-calname", f"Herald: {feed.workspace.name}")
+    calendar.add("x-wr-caldesc", "Scheduled and published posts")
+    # Hints for how often subscribers re-read (Apple and Outlook honour these).
+    calendar.add("refresh-interval", timedelta(minutes=15), parameters={"VALUE": "DURATION"})
+    calendar.add("x-published-ttl", "PT15M")
     for delivery in rows:
         calendar.add_component(_event(delivery))
-    return calendar.to_ical()
+    body: bytes = calendar.to_ical()
+    return body
 
 
 def _event(delivery: Delivery) -> icalendar.Event:

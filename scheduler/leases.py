@@ -10,7 +10,8 @@ claim token. So:
 - a task the broker lost (Redis restarted empty) is held by nobody: its claim expires
   HERALD_START_GRACE after its due time and the tick enqueues it again;
 - a slow publish or a long video upload keeps its claim for as long as its worker lives (up to
-  the task time limit: a run stuck longer than that is let go).
+  the task time limit: a claim held longer than that is let go, so a hung thread or a task that
+  ended without releasing it cannot keep a delivery forever).
 """
 
 from __future__ import annotations
@@ -33,15 +34,15 @@ from .models import Delivery, DeliveryStatus
 logger = logging.getLogger(__name__)
 
 _lock = threading.Lock()
-# (delivery id, claim token) -> monotonic time the run started, or None while only received.
-_held: dict[tuple[int, UUID], float | None] = {}
+# (delivery id, claim token) -> monotonic time since when it is held.
+_held: dict[tuple[int, UUID], float] = {}
 _thread: tuple[int, threading.Thread] | None = None
 
 
-def hold(delivery_id: int, token: UUID, *, running: bool = False) -> None:
-    """Renew this claim's lease until `release` (running: a publish is in progress)."""
+def hold(delivery_id: int, token: UUID) -> None:
+    """Renew this claim's lease until `release` (or the task time limit)."""
     with _lock:
-        _held[(delivery_id, token)] = time.monotonic() if running else None
+        _held[(delivery_id, token)] = time.monotonic()
 
 
 def release(delivery_id: int, *tokens: UUID) -> None:
@@ -69,11 +70,7 @@ def renew_held() -> int:
     limit = settings.CELERY_TASK_TIME_LIMIT
     now_monotonic = time.monotonic()
     with _lock:
-        entries = {
-            key: started
-            for key, started in _held.items()
-            if started is None or now_monotonic - started < limit  # stuck runs are let go
-        }
+        entries = [key for key, since in _held.items() if now_monotonic - since < limit]
     if not entries:
         return 0
     by_token: dict[UUID, list[int]] = defaultdict(list)

@@ -56,10 +56,13 @@ def _inspect(upload: UploadedFile) -> tuple[str, str, int | None, int | None]:
     if guessed in VIDEO_TYPES:
         return MediaKind.VIDEO, guessed, None, None
     try:
-        with Image.open(upload) as image:
-            image.verify()
+        with Image.open(upload) as image:  # reads the header only: no pixels decoded yet
             fmt, (width, height) = image.format or "", image.size
+            _check_pixels(width, height)
+            image.verify()
             frames = getattr(image, "n_frames", 1)
+    except Image.DecompressionBombError as exc:  # Pillow's own limit, e.g. inside an animation
+        raise MediaError(_too_many_pixels(None, None)) from exc
     except (UnidentifiedImageError, OSError, SyntaxError) as exc:
         raise MediaError(
             "This file is not an image or video Herald can publish. Use JPEG, PNG, WebP, GIF or MP4."
@@ -70,6 +73,24 @@ def _inspect(upload: UploadedFile) -> tuple[str, str, int | None, int | None]:
         raise MediaError(f"{fmt or 'This'} images are not supported; use JPEG, PNG, WebP or GIF.")
     kind = MediaKind.GIF if fmt == "GIF" and frames > 1 else MediaKind.IMAGE
     return kind, IMAGE_TYPES[fmt], width, height
+
+
+def _check_pixels(width: int, height: int) -> None:
+    if width * height > settings.HERALD_MAX_IMAGE_PIXELS:
+        raise MediaError(_too_many_pixels(width, height))
+
+
+def _too_many_pixels(width: int | None, height: int | None) -> str:
+    limit = settings.HERALD_MAX_IMAGE_PIXELS / 1_000_000
+    size = (
+        f"{width} x {height} pixels ({width * height / 1_000_000:.0f} megapixels)"
+        if width and height
+        else "too large"
+    )
+    return (
+        f"This image is {size}; Herald accepts up to {limit:g} megapixels. "
+        "Resize it (no network shows more than about 4096 pixels a side) and upload it again."
+    )
 
 
 def delete_unused_uploads(*, older_than: timedelta) -> int:

@@ -17,9 +17,11 @@ from django.utils import timezone
 
 from accounts.models import Workspace, validate_timezone
 
-from . import hooks
+from . import hooks, states
 from .crypto import EncryptedJSONField
 from .networks import network_choices
+from .states import DeliveryStatus
+from .timefmt import moment_text
 
 logger = logging.getLogger(__name__)
 
@@ -225,16 +227,6 @@ PART_MEDIA_PREFETCH = models.Prefetch(
 )
 
 
-class DeliveryStatus(models.TextChoices):
-    HELD = "held", "Held (draft or awaiting approval)"
-    SCHEDULED = "scheduled", "Scheduled"
-    PUBLISHING = "publishing", "Publishing"
-    PUBLISHED = "published", "Published"
-    FAILED = "failed", "Failed"
-    MISSED = "missed", "Missed"
-    CANCELLED = "cancelled", "Cancelled"
-
-
 def parts_sent(part_states: list[dict[str, Any]]) -> bool:
     return any(state.get("remote_id") or state.get("in_flight") for state in part_states)
 
@@ -313,10 +305,18 @@ class Delivery(models.Model):
         return parts_sent(self.part_states)
 
     def can_retry(self) -> bool:
-        return self.status in (DeliveryStatus.FAILED, DeliveryStatus.MISSED)
+        return self.status in states.RETRYABLE
+
+    def error_message(self) -> str:
+        """The last error, and when Herald tries again (in the active zone: the reader's)."""
+        if self.status == DeliveryStatus.SCHEDULED and self.last_error and self.next_attempt_at:
+            return (
+                f"{self.last_error} Herald will try again at {moment_text(self.next_attempt_at)}."
+            )
+        return self.last_error
 
     def can_cancel(self) -> bool:
-        return self.status in (DeliveryStatus.HELD, DeliveryStatus.SCHEDULED)
+        return self.status in states.CHANGEABLE
 
     def lateness(self) -> float | None:
         if self.published_at and self.due_at:

@@ -9,13 +9,14 @@ from accounts.models import NotificationKind
 
 from . import activity
 from .approvals import excerpt, post_link
-from .models import ActivityVerb, Channel, Delivery, Post
+from .models import ActivityVerb, Channel, Delivery
 
 
 def delivery_outcome(verb: str, delivery: Delivery) -> None:
     """Log a delivery published, failed or missed; tell the author when it did not go out."""
-    post = Post.objects.select_related("author").get(pk=delivery.post_id)
-    channel = Channel.objects.get(pk=delivery.channel_id)
+    # The engine's delivery comes with its post and channel loaded: no query for them here.
+    post = delivery.post
+    channel = delivery.channel
     changes = {"error": delivery.last_error} if delivery.last_error and verb != "published" else {}
     activity.record(
         ActivityVerb(verb),

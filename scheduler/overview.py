@@ -20,6 +20,7 @@ from __future__ import annotations
 from django.db import models
 from django.db.models import Case, Count, F, Min, Q, QuerySet, Value, When
 
+from . import states
 from .models import Delivery, DeliveryStatus, Post, PostStatus
 
 
@@ -36,7 +37,7 @@ class OverallStatus(models.TextChoices):
     CANCELLED = "cancelled", "Cancelled"
 
 
-_WAITING = (DeliveryStatus.HELD, DeliveryStatus.SCHEDULED)
+_WAITING = states.CHANGEABLE  # not started yet
 
 
 def _count(**where: object) -> Count:

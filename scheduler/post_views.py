@@ -197,7 +197,7 @@ def share_post_now(request: HttpRequest, membership: Membership, pk: int) -> Htt
 @member_view
 def bulk_action(request: HttpRequest, membership: Membership) -> HttpResponse:
     """Cancel (after a confirmation) or retry the selected posts; says what happened."""
-    ids = [int(pk) for pk in request.POST.getlist("post") if pk.isdigit()]
+    ids = compose.form_ids(request.POST.getlist("post"))
     posts = list(with_overview(Post.objects.for_workspace(membership.workspace).filter(pk__in=ids)))
     back = request.POST.get("back", "") or "/"
     if not back.startswith("/") or back.startswith("//"):

@@ -1,7 +1,8 @@
 """Public, signed, expiring URLs for media files, for networks that fetch media themselves.
 
 Threads does not take uploads: Meta downloads each image or video from a URL it is given, at a
-moment Herald does not control (PLATFORMS.md §3.2, T1). Each URL carries a token signed with
+moment Herald does not control, so the file must be on a public server
+(https://developers.facebook.com/docs/threads/posts). Each URL carries a token signed with
 SECRET_KEY (django.core.signing, own salt) naming one Media row; it cannot be guessed or altered,
 it stops working after HERALD_PUBLIC_MEDIA_MAX_AGE seconds, and it is served without login.
 """

@@ -16,7 +16,6 @@
 from __future__ import annotations
 
 import logging
-import random
 import time
 from datetime import datetime, timedelta
 from typing import Any
@@ -31,6 +30,7 @@ from .compose import parts_for
 from .models import AttemptOutcome, Delivery, DeliveryAttempt, DeliveryStatus
 from .networks import network_for
 from .networks.base import ErrorCategory, Network, NetworkError, PartContext, PublishedPart
+from .retry import backoff_seconds
 
 logger = logging.getLogger(__name__)
 
@@ -61,7 +61,7 @@ def publish_delivery(delivery_id: int, *, claim_token: UUID) -> str:
         return "released"
     _wait_until_due(delivery)
     run = _Run(delivery, claim_token)
-    leases.hold(delivery_id, run.run_token, running=True)
+    leases.hold(delivery_id, run.run_token)
     try:
         return run.run()
     finally:
@@ -75,12 +75,6 @@ def _wait_until_due(delivery: Delivery) -> None:
         early = (delivery.next_attempt_at - timezone.now()).total_seconds()
         if 0 < early <= settings.HERALD_CLAIM_AHEAD + 1:
             time.sleep(early)
-
-
-def backoff_seconds(attempt: int) -> float:
-    """Exponential backoff with jitter for the given attempt number (1-based)."""
-    base = min(settings.HERALD_BACKOFF_MAX, settings.HERALD_BACKOFF_BASE * 2 ** (attempt - 1))
-    return base * random.uniform(0.8, 1.2)
 
 
 class _Run:
@@ -253,14 +247,12 @@ class _Run:
             return self._wait(error, now, AttemptOutcome.NEEDS_RECONNECT, message)
         if error.category == ErrorCategory.RATE_LIMITED:
             at = now + timedelta(seconds=error.retry_after or 60)
-            message = f"{error.message} Herald will try again at {at:%H:%M:%S} UTC."
+            message = error.message  # the retry time is shown from next_attempt_at, per reader
             return self._wait(error, at, AttemptOutcome.RATE_LIMITED, message)
         attempts, limit = delivery.attempts, settings.HERALD_MAX_ATTEMPTS
         if error.category == ErrorCategory.TRANSIENT and attempts < limit:
-            at = now + timedelta(seconds=error.retry_after or backoff_seconds(attempts))
-            message = (
-                f"{error.message} Attempt {attempts} of {limit}; retrying at {at:%H:%M:%S} UTC."
-            )
+            at = now + timedelta(seconds=error.retry_after or _backoff(attempts))
+            message = f"{error.message} Attempt {attempts} of {limit}."
             return self._retry_later(error, at, AttemptOutcome.RETRY, message)
         return self._fail(error)
 
@@ -301,3 +293,9 @@ class _Run:
             message=message,
             excerpt=error.excerpt if error else "",
         )
+
+
+def _backoff(attempts: int) -> float:
+    return backoff_seconds(
+        attempts, base=settings.HERALD_BACKOFF_BASE, cap=settings.HERALD_BACKOFF_MAX, jitter=0.2
+    )

@@ -31,13 +31,14 @@ from django.utils import timezone
 
 from accounts.models import validate_timezone
 
+from . import states
 from .models import Channel, Delivery, DeliveryStatus
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 MAX_SLOTS_PER_DAY = 48
 # How far ahead slots are looked for: enough for a long queue on a sparse schedule.
 HORIZON_DAYS = 5 * 366
-QUEUE_STATUSES = (DeliveryStatus.HELD, DeliveryStatus.SCHEDULED)
+QUEUE_STATUSES = states.CHANGEABLE  # queued: not started yet
 # Deliveries that keep the slot they sit on.
 OCCUPYING_STATUSES = (
     DeliveryStatus.HELD,

@@ -20,15 +20,35 @@ in the expected state raises `IllegalTransition`.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
+from django.db import models
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from .models import Delivery, DeliveryStatus
+if TYPE_CHECKING:
+    from .models import Delivery
+
+
+class DeliveryStatus(models.TextChoices):
+    HELD = "held", "Held (draft or awaiting approval)"
+    SCHEDULED = "scheduled", "Scheduled"
+    PUBLISHING = "publishing", "Publishing"
+    PUBLISHED = "published", "Published"
+    FAILED = "failed", "Failed"
+    MISSED = "missed", "Missed"
+    CANCELLED = "cancelled", "Cancelled"
+
 
 S = DeliveryStatus
+
+# Not started: a user may still edit, reschedule, reorder or cancel these (the `cancel`
+# transition, `Delivery.can_cancel`, the composer's changes and the queue read this one set).
+CHANGEABLE: tuple[str, ...] = (S.HELD, S.SCHEDULED)
+# Ended without publishing: a user may retry these (the `retry` transition and
+# `Delivery.can_retry`).
+RETRYABLE: tuple[str, ...] = (S.FAILED, S.MISSED)
 
 TRANSITIONS: dict[str, tuple[tuple[str, ...], str]] = {
     "schedule": ((S.HELD,), S.SCHEDULED),
@@ -40,8 +60,8 @@ TRANSITIONS: dict[str, tuple[tuple[str, ...], str]] = {
     "reclaim": ((S.PUBLISHING,), S.PUBLISHING),
     "miss": ((S.SCHEDULED,), S.MISSED),
     "abandon": ((S.PUBLISHING,), S.MISSED),
-    "retry": ((S.FAILED, S.MISSED), S.SCHEDULED),
-    "cancel": ((S.HELD, S.SCHEDULED), S.CANCELLED),
+    "retry": (RETRYABLE, S.SCHEDULED),
+    "cancel": (CHANGEABLE, S.CANCELLED),
 }
 
 
@@ -71,7 +91,8 @@ def transition(
 
     On success the instance is updated in memory too.
     """
-    moved = apply(Delivery.objects.filter(pk=delivery.pk), name, under_claim=under_claim, **changes)
+    rows = type(delivery)._default_manager.filter(pk=delivery.pk)
+    moved = apply(rows, name, under_claim=under_claim, **changes)
     if moved != 1:
         sources, _ = TRANSITIONS[name]
         raise IllegalTransition(

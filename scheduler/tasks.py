@@ -18,7 +18,19 @@ from .networks import entries
 
 @shared_task(ignore_result=True)
 def dispatch_tick() -> None:
-    dispatch.run_tick(enqueue=enqueue_publish)
+    dispatch.run_tick(enqueue=enqueue_publish, backlog=broker_backlog)
+
+
+def broker_backlog() -> int:
+    """Tasks waiting in the broker's queue for a worker to fetch them (0 if it cannot tell)."""
+    try:
+        with publish.app.connection_for_read() as connection:
+            queue = connection.default_channel.queue_declare(
+                queue=settings.CELERY_TASK_DEFAULT_QUEUE, passive=True
+            )
+            return int(queue.message_count)
+    except Exception:
+        return 0
 
 
 @shared_task(ignore_result=True, acks_late=False)

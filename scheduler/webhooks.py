@@ -42,6 +42,7 @@ from . import hooks
 from .models import Webhook, WebhookDelivery, WebhookDeliveryStatus, WebhookEvent
 from .networks.base import InvalidServerURL, check_server_url
 from .outbound import Fetched, OutboundError, fetch
+from .retry import backoff_seconds
 
 logger = logging.getLogger(__name__)
 
@@ -159,12 +160,6 @@ def enqueue_event(event: str, *, workspace_id: int, payload: dict[str, Any]) -> 
 
 
 # -- sending ----------------------------------------------------------------------------------------
-def backoff_seconds(attempt: int) -> float:
-    """Seconds to wait after failed attempt number `attempt` (1-based)."""
-    base = settings.HERALD_WEBHOOK_BACKOFF_BASE * 2 ** (attempt - 1)
-    return float(min(settings.HERALD_WEBHOOK_BACKOFF_MAX, base))
-
-
 def send(delivery_id: int) -> float | None:
     """Send one logged webhook delivery if it is due and nobody else is sending it.
 
@@ -255,7 +250,15 @@ def _record_failure(
     excerpt: str = "",
 ) -> float | None:
     retry = retry and delivery.attempts < settings.HERALD_WEBHOOK_MAX_ATTEMPTS
-    wait = backoff_seconds(delivery.attempts) if retry else None
+    wait = (
+        backoff_seconds(
+            delivery.attempts,
+            base=settings.HERALD_WEBHOOK_BACKOFF_BASE,
+            cap=settings.HERALD_WEBHOOK_BACKOFF_MAX,
+        )
+        if retry
+        else None
+    )
     if not retry and delivery.attempts >= settings.HERALD_WEBHOOK_MAX_ATTEMPTS:
         message += f" Gave up after {delivery.attempts} attempts."
     WebhookDelivery.objects.filter(pk=delivery.pk).update(

@@ -147,6 +147,13 @@ def upload_media(
     return save_upload(membership, upload, alt_text=alt_text)
 
 
+@pytest.fixture
+def alice_client(client: Any, alice: User) -> Any:
+    """Django's test client logged in as alice (owner of Acme)."""
+    client.force_login(alice)
+    return client
+
+
 def run_at_once(function: Any, count: int = 2) -> list[Any]:
     """Call `function` in `count` threads released together. Returns what the calls returned."""
     import threading

@@ -104,3 +104,25 @@ def test_killed_worker_is_replaced_and_its_publish_reconciled_within_seconds(
     assert [s["text"] for s in fake_mastodon.statuses] == ["Worker killed mid-publish"]
     delivery = post.deliveries.get()
     assert delivery.part_states[0]["remote_id"] == fake_mastodon.statuses[0]["id"]
+
+
+@pytest.mark.parametrize(
+    "celery_processes", [{"HERALD_LEASE_SECONDS": "3", "HERALD_START_GRACE": "1"}], indirect=True
+)
+def test_tasks_waiting_in_a_busy_worker_keep_their_claims(
+    celery_processes, membership, fake_mastodon
+):
+    """12 posts due at once, 4 threads, 3 s per publish: most wait far longer than the start
+    grace, received by the worker, and none is taken over or enqueued again."""
+    channels = [
+        make_mastodon_channel(membership.workspace, fake_mastodon, remote_id=str(n))
+        for n in range(12)
+    ]
+    fake_mastodon.inject("POST", r"^/api/v1/statuses$", delay=3, times=12)
+    posts = [schedule(membership, [c], f"busy {n}") for n, c in enumerate(channels)]
+
+    celery_processes.wait_for(lambda: _all_published(posts), timeout=60, what="12 publishes")
+
+    assert len(fake_mastodon.requests_to("POST", r"^/api/v1/statuses$")) == 12
+    log = (celery_processes.tmp_path / "worker.log").read_text(errors="replace")
+    assert "lease expired" not in log

@@ -35,6 +35,10 @@ class WorkspaceView(GenericAPIView):  # acts in the workspace of the request's t
         super().initial(request, *args, **kwargs)
         # The request's ActorMiddleware scope resets this when the request ends.
         set_actor(token_auth(request).membership.user)
+        method = request.method or ""
+        if not hasattr(self, method.lower()):
+            # 405 before looking at the query: the method is what is wrong.
+            raise exceptions.MethodNotAllowed(method)
         allowed = self.query_params if request.method == "GET" else frozenset()
         unknown = sorted(set(request.query_params) - allowed - {"format"})
         if unknown:

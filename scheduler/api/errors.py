@@ -83,8 +83,8 @@ def validation_error(
 
 def split_compose_errors(errors: dict[str, list[str]]) -> ApiError:
     """A ComposeError's messages, keyed by field name or channel id, as a validation error."""
-    channels = {key: msgs for key, msgs in errors.items() if key.isdigit()}
-    fields = {key: msgs for key, msgs in errors.items() if not key.isdigit()}
+    channels = {key: msgs for key, msgs in errors.items() if key.isascii() and key.isdigit()}
+    fields = {key: msgs for key, msgs in errors.items() if key not in channels}
     return validation_error(fields, channels)
 
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import time
 from collections.abc import Callable
 from datetime import timedelta
@@ -46,9 +47,15 @@ MAX_KEY_LENGTH = 255
 LOCK_SECONDS = 300
 POLL_SECONDS = 0.05
 
+# Printable Latin-1 (what a header can carry) with at least one character besides spaces: the
+# one rule the server checks and the schema declares.
+_PRINTABLE = r"\x20-\x7e\xa1-\xac\xae-\xff"
+KEY_PATTERN = rf"^[{_PRINTABLE}]*[\x21-\x7e\xa1-\xac\xae-\xff][{_PRINTABLE}]*$"
+_KEY_RE = re.compile(KEY_PATTERN)
+
 PARAMETER = OpenApiParameter(
     HEADER,
-    {"type": "string", "minLength": 1, "maxLength": MAX_KEY_LENGTH},
+    {"type": "string", "minLength": 1, "maxLength": MAX_KEY_LENGTH, "pattern": KEY_PATTERN},
     OpenApiParameter.HEADER,
     required=False,
     description="Any unique string (a UUID, say), at most 255 characters. Repeating the request "
@@ -95,12 +102,11 @@ def idempotent(handler: Handler) -> Handler:
 
 
 def _check_key(key: str) -> str:
-    key = key.strip()
-    if not key or len(key) > MAX_KEY_LENGTH or not key.isprintable():
+    if len(key) > MAX_KEY_LENGTH or not _KEY_RE.match(key):
         raise validation_error(
             {HEADER: [f"Use 1 to {MAX_KEY_LENGTH} printable characters, e.g. a UUID."]}
         )
-    return key
+    return key.strip()
 
 
 def fingerprint(request: Request) -> str:

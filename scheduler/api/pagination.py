@@ -52,4 +52,6 @@ class Cursor(CursorPagination):
         for parameter in parameters:
             if parameter["name"] == self.page_size_query_param:
                 parameter["schema"].update({"minimum": 1, "maximum": self.max_page_size})
+            elif parameter["name"] == self.cursor_query_param:
+                parameter["schema"]["minLength"] = 1  # an empty cursor is refused
         return parameters

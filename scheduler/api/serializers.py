@@ -24,8 +24,10 @@ from ..models import (
     WebhookDelivery,
     WebhookEvent,
 )
+from ..networks import network_for
 from ..networks.base import Limits
 from ..queue import WEEKDAYS
+from .fields import StrictBooleanField, StrictCharField, StrictIntegerField
 
 
 class AwareDateTimeField(serializers.DateTimeField):
@@ -49,21 +51,21 @@ class AwareDateTimeField(serializers.DateTimeField):
 
 # -- me -------------------------------------------------------------------------------------------------
 class UserSerializer(serializers.Serializer):
-    id = serializers.IntegerField()
+    id = StrictIntegerField()
     email = serializers.EmailField()
-    timezone = serializers.CharField()
+    timezone = StrictCharField()
 
 
 class WorkspaceSerializer(serializers.Serializer):
-    id = serializers.IntegerField()
-    name = serializers.CharField()
+    id = StrictIntegerField()
+    name = StrictCharField()
     slug = serializers.SlugField()
-    timezone = serializers.CharField()
+    timezone = StrictCharField()
 
 
 class TokenInfoSerializer(serializers.Serializer):
-    id = serializers.IntegerField()
-    name = serializers.CharField()
+    id = StrictIntegerField()
+    name = StrictCharField()
     scope = serializers.ChoiceField(choices=["read", "write"])
     created_at = serializers.DateTimeField()
     last_used_at = serializers.DateTimeField(allow_null=True)
@@ -78,17 +80,17 @@ class MeSerializer(serializers.Serializer):
 
 # -- channels -------------------------------------------------------------------------------------------
 class LimitsSerializer(serializers.Serializer):
-    max_characters = serializers.IntegerField()
-    max_media = serializers.IntegerField()
-    characters_reserved_per_url = serializers.IntegerField(allow_null=True)
-    max_image_bytes = serializers.IntegerField(allow_null=True)
-    max_video_bytes = serializers.IntegerField(allow_null=True)
-    max_alt_text = serializers.IntegerField(allow_null=True)
-    supported_mime_types = serializers.ListField(child=serializers.CharField())
-    supports_video = serializers.BooleanField()
-    supports_threads = serializers.BooleanField()
-    supports_content_warning = serializers.BooleanField()
-    max_links = serializers.IntegerField(allow_null=True)
+    max_characters = StrictIntegerField()
+    max_media = StrictIntegerField()
+    characters_reserved_per_url = StrictIntegerField(allow_null=True)
+    max_image_bytes = StrictIntegerField(allow_null=True)
+    max_video_bytes = StrictIntegerField(allow_null=True)
+    max_alt_text = StrictIntegerField(allow_null=True)
+    supported_mime_types = serializers.ListField(child=StrictCharField())
+    supports_video = StrictBooleanField()
+    supports_threads = StrictBooleanField()
+    supports_content_warning = StrictBooleanField()
+    max_links = StrictIntegerField(allow_null=True)
 
 
 class ChannelSerializer(serializers.ModelSerializer):
@@ -124,15 +126,13 @@ class ChannelSerializer(serializers.ModelSerializer):
         # The cached limits only: listing channels never calls the networks.
         if channel.limits:
             return Limits.from_dict(channel.limits).as_dict()
-        from ..networks import network_for
-
         return network_for(channel).default_limits().as_dict()
 
 
 class ChannelUpdateSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=100, required=False, allow_blank=True)
-    timezone = serializers.CharField(max_length=64, required=False)
-    paused = serializers.BooleanField(required=False)
+    name = StrictCharField(max_length=100, required=False, allow_blank=True)
+    timezone = StrictCharField(max_length=64, required=False)
+    paused = StrictBooleanField(required=False)
 
     def validate_timezone(self, value: str) -> str:
         from accounts.models import validate_timezone
@@ -176,29 +176,29 @@ class SlotsSerializer(serializers.Serializer):
 
 
 class ScheduleSerializer(serializers.Serializer):
-    timezone = serializers.CharField(max_length=64, help_text="IANA time zone, e.g. Europe/Berlin")
+    timezone = StrictCharField(max_length=64, help_text="IANA time zone, e.g. Europe/Berlin")
     slots = SlotsSerializer()
 
 
 class QueueItemSerializer(serializers.Serializer):
-    position = serializers.IntegerField()
-    delivery = serializers.IntegerField()
-    post = serializers.IntegerField()
+    position = StrictIntegerField()
+    delivery = StrictIntegerField()
+    post = StrictIntegerField()
     status = serializers.ChoiceField(choices=DeliveryStatus.choices)
     due_at = serializers.DateTimeField()
-    text = serializers.CharField(help_text="The start of the post's text")
+    text = StrictCharField(help_text="The start of the post's text")
 
 
 class QueueSerializer(serializers.Serializer):
-    channel = serializers.IntegerField()
-    timezone = serializers.CharField()
+    channel = StrictIntegerField()
+    timezone = StrictCharField()
     items = QueueItemSerializer(many=True)
     next_free_slots = serializers.ListField(child=serializers.DateTimeField())
 
 
 class ReorderSerializer(serializers.Serializer):
     delivery_ids = serializers.ListField(
-        child=serializers.IntegerField(min_value=1),
+        child=StrictIntegerField(min_value=1),
         min_length=1,
         max_length=1000,
         help_text="Queued deliveries in their new order; unlisted ones follow in their old order",
@@ -214,20 +214,20 @@ class MediaSerializer(serializers.ModelSerializer):
 
 class MediaUploadSerializer(serializers.Serializer):
     file = serializers.FileField(help_text="JPEG, PNG, WebP, GIF, MP4, MOV or WebM")
-    alt_text = serializers.CharField(required=False, allow_blank=True, max_length=5000)
+    alt_text = StrictCharField(required=False, allow_blank=True, max_length=5000)
 
 
 class MediaUpdateSerializer(serializers.Serializer):
-    alt_text = serializers.CharField(allow_blank=True, max_length=5000)
+    alt_text = StrictCharField(allow_blank=True, max_length=5000, required=False)
 
 
 # -- posts -----------------------------------------------------------------------------------------------
 class PartInputSerializer(serializers.Serializer):
-    text = serializers.CharField(
+    text = StrictCharField(
         required=False, allow_blank=True, trim_whitespace=False, max_length=100_000, default=""
     )
     media = serializers.ListField(
-        child=serializers.IntegerField(min_value=1), required=False, max_length=20, default=list
+        child=StrictIntegerField(min_value=1), required=False, max_length=20, default=list
     )
 
 
@@ -236,7 +236,7 @@ class OverrideSerializer(serializers.Serializer):
 
 
 class OptionsSerializer(serializers.Serializer):
-    content_warning = serializers.CharField(required=False, allow_blank=True, max_length=1000)
+    content_warning = StrictCharField(required=False, allow_blank=True, max_length=1000)
     language = serializers.RegexField(
         r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*(\s*,\s*[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*)*$",
         required=False,
@@ -244,7 +244,7 @@ class OptionsSerializer(serializers.Serializer):
         max_length=50,
         help_text="Language tag, e.g. en or pt-BR (Bluesky accepts several: en, de)",
     )
-    sensitive = serializers.BooleanField(required=False, help_text="Mastodon: mark media sensitive")
+    sensitive = StrictBooleanField(required=False, help_text="Mastodon: mark media sensitive")
     visibility = serializers.ChoiceField(
         choices=["public", "unlisted", "private", "direct"], required=False, help_text="Mastodon"
     )
@@ -259,13 +259,13 @@ class OptionsSerializer(serializers.Serializer):
         required=False,
         help_text="Threads: who may reply",
     )
-    topic_tag = serializers.CharField(
+    topic_tag = StrictCharField(
         required=False, allow_blank=True, max_length=50, help_text="Threads: one topic tag"
     )
 
 
 class _PostContentSerializer(serializers.Serializer):
-    text = serializers.CharField(
+    text = StrictCharField(
         required=False, trim_whitespace=False, allow_blank=True, max_length=100_000
     )
     parts = serializers.ListField(
@@ -278,7 +278,7 @@ class _PostContentSerializer(serializers.Serializer):
     )
     options = OptionsSerializer(required=False)
     tags = serializers.ListField(
-        child=serializers.CharField(max_length=50), required=False, max_length=30
+        child=StrictCharField(max_length=50), required=False, max_length=30
     )
     scheduled_at = AwareDateTimeField(
         required=False, allow_null=True, help_text="For when=at: ISO 8601 with offset"
@@ -288,7 +288,7 @@ class _PostContentSerializer(serializers.Serializer):
         if "text" in data and "parts" in data:
             raise serializers.ValidationError({"parts": ["Send either text or parts, not both."]})
         for key in data.get("overrides") or {}:
-            if not key.isdigit():
+            if not (key.isascii() and key.isdigit() and len(key) <= 18):  # "²" is a digit too
                 raise serializers.ValidationError({"overrides": [f"“{key}” is not a channel id."]})
         try:  # the pages parse "when" through the same function
             compose.timing(data.get("when"), data.get("scheduled_at"))
@@ -299,7 +299,7 @@ class _PostContentSerializer(serializers.Serializer):
 
 class PostCreateSerializer(_PostContentSerializer):
     channels = serializers.ListField(
-        child=serializers.IntegerField(min_value=1), min_length=1, max_length=50
+        child=StrictIntegerField(min_value=1), min_length=1, max_length=50
     )
     when = serializers.ChoiceField(
         choices=list(compose.WHEN_CHOICES.items()),
@@ -330,27 +330,27 @@ class PostUpdateSerializer(_PostContentSerializer):
 
 
 class PartSerializer(serializers.Serializer):
-    text = serializers.CharField()
+    text = StrictCharField()
     media = MediaSerializer(many=True)
 
 
 class PublishedPartSerializer(serializers.Serializer):
-    remote_id = serializers.CharField()
-    url = serializers.CharField(allow_blank=True)
+    remote_id = StrictCharField()
+    url = StrictCharField(allow_blank=True)
 
 
 class OverridePartSerializer(serializers.Serializer):
-    text = serializers.CharField(allow_blank=True)
-    media = serializers.ListField(child=serializers.IntegerField())
+    text = StrictCharField(allow_blank=True)
+    media = serializers.ListField(child=StrictIntegerField())
 
 
 class DeliveryErrorSerializer(serializers.Serializer):
-    code = serializers.CharField()
-    message = serializers.CharField()
+    code = StrictCharField()
+    message = StrictCharField()
 
 
 class DeliverySerializer(serializers.ModelSerializer):
-    network = serializers.CharField(source="channel.network")
+    network = StrictCharField(source="channel.network")
     status = serializers.ChoiceField(choices=DeliveryStatus.choices)
     queued = serializers.SerializerMethodField()
     parts = serializers.SerializerMethodField()
@@ -399,11 +399,11 @@ class DeliverySerializer(serializers.ModelSerializer):
     def get_error(self, delivery: Delivery) -> dict[str, str] | None:
         if not (delivery.last_error_code or delivery.last_error):
             return None
-        return {"code": delivery.last_error_code or "error", "message": delivery.last_error}
+        return {"code": delivery.last_error_code or "error", "message": delivery.error_message()}
 
 
 class AuthorSerializer(serializers.Serializer):
-    id = serializers.IntegerField()
+    id = StrictIntegerField()
     email = serializers.EmailField()
 
 
@@ -411,7 +411,7 @@ class ApprovalEntrySerializer(serializers.Serializer):
     action = serializers.ChoiceField(choices=["submitted", "approved", "rejected"])
     actor = AuthorSerializer(allow_null=True)
     at = serializers.DateTimeField(help_text="When it happened")
-    reason = serializers.CharField(allow_blank=True, help_text="Why it was rejected")
+    reason = StrictCharField(allow_blank=True, help_text="Why it was rejected")
     scheduled_at = serializers.DateTimeField(
         allow_null=True, help_text="The new time an approval chose, if it changed the time"
     )
@@ -432,7 +432,7 @@ class PostSerializer(serializers.ModelSerializer):
     parts = serializers.SerializerMethodField()
     deliveries = DeliverySerializer(many=True)
     options = OptionsSerializer()
-    tags = serializers.ListField(child=serializers.CharField())
+    tags = serializers.ListField(child=StrictCharField())
 
     class Meta:
         model = Post
@@ -480,10 +480,10 @@ class PostSerializer(serializers.ModelSerializer):
 
 
 class NotChangedSerializer(serializers.Serializer):
-    delivery = serializers.IntegerField()
-    channel = serializers.IntegerField()
+    delivery = StrictIntegerField()
+    channel = StrictIntegerField()
     status = serializers.ChoiceField(choices=DeliveryStatus.choices)
-    reason = serializers.CharField()
+    reason = StrictCharField()
 
 
 class PostUpdateResultSerializer(serializers.Serializer):
@@ -494,7 +494,7 @@ class PostUpdateResultSerializer(serializers.Serializer):
 
 
 class ShareNowResultSerializer(serializers.Serializer):
-    shared = serializers.IntegerField(help_text="How many deliveries were brought forward")
+    shared = StrictIntegerField(help_text="How many deliveries were brought forward")
     post = PostSerializer()
 
 
@@ -508,7 +508,7 @@ class WebhookSerializer(serializers.ModelSerializer):
 
 
 class WebhookCreatedSerializer(WebhookSerializer):
-    secret = serializers.CharField(
+    secret = StrictCharField(
         allow_null=True,
         help_text="Signs every request; shown only in this answer. Null in a replay of it "
         "(same Idempotency-Key): Herald does not keep the secret anywhere readable, so if the "
@@ -520,7 +520,7 @@ class WebhookCreatedSerializer(WebhookSerializer):
 
 
 class WebhookCreateSerializer(serializers.Serializer):
-    url = serializers.CharField(max_length=1000, help_text="An https:// address that accepts POST")
+    url = StrictCharField(max_length=1000, help_text="An https:// address that accepts POST")
     events = serializers.ListField(
         child=serializers.ChoiceField(choices=WebhookEvent.choices), min_length=1, max_length=10
     )

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from django.db.models import Prefetch
 
 from .. import queue as queue_flows
+from .. import states
 from ..models import (
     Channel,
     Delivery,
-    DeliveryStatus,
     Media,
     PartMedia,
     Post,
@@ -37,6 +38,17 @@ class PostNotEditable(Exception):
 
 # Where a queued post goes: after the others ("add to queue") or in front ("share next").
 QUEUE_LAST, QUEUE_FIRST = "last", "first"
+
+
+def form_ids(values: Iterable[str]) -> list[int]:
+    """The database ids among form or query values; anything else is dropped.
+
+    Plain ASCII numbers that fit a bigint only: "²" passes str.isdigit() but not int(), and
+    40 digits pass int() but overflow the column; either was a 500.
+    """
+    return [
+        int(value) for value in values if value.isascii() and value.isdigit() and len(value) <= 18
+    ]
 
 
 @dataclass
@@ -104,8 +116,9 @@ def _override_json(parts: list[PartInput] | None) -> list[dict[str, Any]] | None
 
 
 # -- changing a post ------------------------------------------------------------------------------
-# Deliveries whose content and time may still change: nothing has been sent for them yet.
-CHANGEABLE = (DeliveryStatus.HELD, DeliveryStatus.SCHEDULED)
+# Deliveries whose content and time may still change: nothing has been sent for them yet (the
+# rule lives in states.py; the composer's callers keep reading it here).
+CHANGEABLE = states.CHANGEABLE
 
 
 def _queued_channels(deliveries: Any) -> list[Channel]:

@@ -258,8 +258,13 @@ class Network(ABC):
 _GRAPHEME = regex.compile(r"\X")
 
 
+def graphemes(text: str) -> list[str]:
+    """The user-perceived characters of `text` (Unicode extended grapheme clusters)."""
+    return list(_GRAPHEME.findall(text))
+
+
 def count_graphemes(text: str) -> int:
-    return len(_GRAPHEME.findall(text))
+    return len(graphemes(text))
 
 
 def check_server_url(url: str) -> str:

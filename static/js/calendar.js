@@ -75,6 +75,12 @@
     if (dialog && dialog.open && dialog.contains(event.target)) dialog.close();
   });
 
+  // After a move the old chip is gone: put focus on the outcome, which says where it went.
+  document.addEventListener("htmx:afterSettle", function () {
+    var message = document.querySelector("#calendar-region .message, #feed-region .message");
+    if (message) { message.tabIndex = -1; message.focus(); }
+  });
+
   function copyText(button) {
     var input = document.querySelector(button.dataset.copy);
     var result = document.querySelector("[data-copy-result]");

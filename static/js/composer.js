@@ -142,8 +142,14 @@
 
   function onChannelToggle() {
     var chosen = selectedChannels().map(function (box) { return box.value; });
+    var networks = selectedChannels().map(function (box) { return box.dataset.network; });
     $all(form, "[data-override]").forEach(function (box) {
       box.hidden = chosen.indexOf(box.dataset.override) === -1;
+    });
+    form.querySelector("[data-no-channel-hint]").hidden = chosen.length > 0;
+    // Options of networks not chosen are hidden (kept in the form), once any channel is chosen.
+    $all(form, "[data-for-network]").forEach(function (label) {
+      label.hidden = networks.length > 0 && networks.indexOf(label.dataset.forNetwork) === -1;
     });
   }
 

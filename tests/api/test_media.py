@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import struct
+import zlib
 
 import pytest
 
@@ -43,13 +45,20 @@ def test_a_file_that_is_not_an_image_is_refused(api):
     assert not Media.objects.exists()
 
 
-def test_a_file_over_the_size_limit_is_refused(api, settings):
-    settings.MAX_UPLOAD_BYTES = 100
+@pytest.mark.parametrize(
+    ("setting", "value", "message"),
+    [
+        ("MAX_UPLOAD_BYTES", 100, "most Herald accepts"),
+        ("HERALD_MAX_IMAGE_PIXELS", 100, "200 x 200 pixels"),  # the pixel limit is a setting
+    ],
+)
+def test_a_file_over_a_limit_is_refused(api, settings, setting, value, message):
+    setattr(settings, setting, value)
 
     response = api.post(f"{API}/media", {"file": png_upload(width=200, height=200)})
 
     assert response.status_code == 400
-    assert "most Herald accepts" in response.json()["error"]["details"]["fields"]["file"][0]
+    assert message in response.json()["error"]["details"]["fields"]["file"][0]
 
 
 def test_upload_needs_multipart_with_a_file(api):
@@ -120,3 +129,28 @@ def test_contributor_describes_their_own_media_in_a_draft(member_api, mastodon_c
 
     assert response.status_code == 200
     assert Media.objects.get(pk=own).alt_text == "Better"
+
+
+def png_header_only(width: int, height: int) -> io.BytesIO:
+    """A PNG that declares `width` x `height` (what Pillow reads first) without the pixels."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        )
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    data = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 64))
+    upload = io.BytesIO(data + chunk(b"IEND", b""))
+    upload.name = "huge.png"
+    return upload
+
+
+@pytest.mark.parametrize(("width", "height"), [(30000, 30000), (12000, 12000), (8000, 8000)])
+def test_an_image_over_the_pixel_limit_is_refused_with_a_clear_error(api, width, height):
+    response = api.post(f"{API}/media", {"file": png_header_only(width, height)})
+
+    assert response.status_code == 400
+    (message,) = response.json()["error"]["details"]["fields"]["file"]
+    assert "Herald accepts up to 50 megapixels" in message
+    assert not Media.objects.exists()

@@ -21,10 +21,8 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from accounts.models import Membership, Role
+from accounts.models import Membership
 from accounts.tokens import create_token
-from scheduler.webhooks import create_webhook
-from tests.conftest import add_member, make_mastodon_channel, schedule
 from tests.fixtures.api import API
 
 # Examples per operation; the whole run stays well under a minute.
@@ -80,20 +78,6 @@ def test_swagger_ui_is_served_from_local_static_files(db):
     page = response.content.decode()
     assert "/static/drf_spectacular_sidecar/swagger-ui-dist/" in page
     assert "cdn" not in page.lower()
-
-
-@pytest.fixture
-def api_objects(
-    db: Any, membership: Membership, fake_mastodon: Any, fake_threads: Any, settings: Any
-) -> None:
-    """Some objects for the generated requests to find, and limits the run cannot trip."""
-    settings.HERALD_API_RATE_LIMIT = 100_000
-    settings.HERALD_IDEMPOTENCY_WAIT = 0.1
-    channel = make_mastodon_channel(membership.workspace, fake_mastodon)
-    schedule(membership, [channel], "An existing post")
-    contributor = add_member(membership.workspace, "contributor@example.com", Role.CONTRIBUTOR)
-    schedule(contributor, [channel], "A post awaiting approval")
-    create_webhook(membership, url="http://127.0.0.1:9/hook", events=["delivery.failed"])
 
 
 @pytest.fixture

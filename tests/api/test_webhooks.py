@@ -11,6 +11,7 @@ from django.utils import timezone
 from config.celery import app as celery_app
 from scheduler import events, webhooks
 from scheduler.models import Webhook, WebhookDelivery, WebhookDeliveryStatus
+from scheduler.retry import backoff_seconds
 from tests.conftest import schedule, tick_and_publish
 from tests.fixtures.api import API
 
@@ -170,11 +171,8 @@ def test_failed_send_is_retried_with_backoff_and_logged(
     ]
 
 
-def test_backoff_doubles_up_to_the_cap(settings):
-    settings.HERALD_WEBHOOK_BACKOFF_BASE = 30
-    settings.HERALD_WEBHOOK_BACKOFF_MAX = 100
-
-    assert [webhooks.backoff_seconds(n) for n in (1, 2, 3, 4)] == [30, 60, 100, 100]
+def test_backoff_doubles_up_to_the_cap():
+    assert [backoff_seconds(n, base=30, cap=100) for n in (1, 2, 3, 4)] == [30, 60, 100, 100]
 
 
 def test_sending_gives_up_after_the_last_attempt(membership, api, webhook_receiver, settings):

@@ -228,3 +228,26 @@ def test_bluesky_preview_shows_the_link_card_it_will_attach(
     expect(card.locator(".link-card-title")).to_have_text("Our launch")
     expect(card.locator(".link-card-desc")).to_have_text("All the news")
     expect(page.locator(".preview-bluesky .pv-link")).to_have_text(link)
+
+
+def test_add_to_queue_shows_the_slot_it_takes_and_says_so(alice_page, mastodon_channel):
+    from scheduler import queue
+
+    every_day = {day: ["09:00", "18:00"] for day in queue.WEEKDAYS}
+    queue.set_schedule(mastodon_channel, timezone_name="UTC", slots=every_day)
+    slot = queue.free_slots(mastodon_channel, count=1)[0]
+    shown = timezone.localtime(slot).strftime("%a %-d %b %Y, %H:%M")
+    page = alice_page
+    page.goto("/compose/")
+    choose_channel(page, mastodon_channel.handle)
+    part(page, 0).locator("[data-part-text]").fill("Whenever suits")
+    slots = page.locator("[data-slots=queue]")
+    expect(slots).to_contain_text(f"{mastodon_channel.handle}: {shown}")
+    page.locator("input[name=when][value=queue]").check()
+    page.get_by_role("button", name="Add to queue").click()
+
+    expect(page.get_by_role("status").first).to_contain_text(
+        f"Added to the queue: {mastodon_channel.handle} at {shown}"
+    )
+    delivery = Delivery.objects.get()
+    assert (delivery.due_at, delivery.pinned) == (slot, False)

@@ -80,6 +80,8 @@ def test_set_slots_queue_reorder_and_reflow(
     expect(page.get_by_role("status")).to_contain_text("Moved to position 2 of 3")
     assert db_texts(channel) == ["Beta follow-up", "Alpha launch", "Gamma recap"]
     assert db_times(channel) == slots  # same slots, new order
+    alpha_row = page.locator(".queue-item", has_text="Alpha launch").locator(".queue-when")
+    assert " ".join(alpha_row.inner_text().split()[1:]) == slots[1]  # Alpha now goes out second
     assert page.locator(".queue-text").all_inner_texts() == db_texts(channel)
     expect(
         page.locator(".queue-item", has_text="Alpha launch").get_by_role("button", name="Down")

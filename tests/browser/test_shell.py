@@ -91,7 +91,7 @@ def test_user_menu_logs_out_with_a_post(alice_page):
     expect(page).to_have_url(re.compile(r"/login/"))
 
 
-def test_login_page_is_accessible_and_fits_a_phone(page):
+def test_login_page_is_accessible_and_fits_a_phone(page, alice):
     page.goto("/")
     expect(page).to_have_url(re.compile(r"/login/"))
     expect(page.get_by_role("heading", name="Log in")).to_be_visible()

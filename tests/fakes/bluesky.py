@@ -5,7 +5,7 @@
     client.login(ALICE_HANDLE, ALICE_APP_PASSWORD)
 
 Behaviour follows the reference PDS (bluesky-social/atproto `packages/pds`) where it matters to a
-scheduler (see PLATFORMS.md section 2):
+scheduler:
 
 - sessions: JWT-shaped HS256 tokens; `refreshSession` rotates the refresh token and leaves the
   old one a 2-hour grace window in which re-use yields a refresh token with the same `jti`; after

@@ -1,6 +1,7 @@
 """A stateful fake Mastodon 4.3 server that the real Mastodon.py talks to over HTTP.
 
-It covers what Herald needs (see PLATFORMS.md section 1): app registration, the OAuth code flow,
+It covers what Herald needs (https://docs.joinmastodon.org/methods/): app registration, the
+OAuth code flow,
 `verify_credentials`, instance info, media upload with asynchronous processing, status creation
 with `Idempotency-Key` semantics, threads, account timelines, rate-limit headers, token revocation.
 Faults (5xx, resets, delays) come from `FakeServer.inject`; injected errors get Mastodon-shaped

@@ -1,4 +1,4 @@
-"""A stateful fake of Meta's Threads Graph API (PLATFORMS.md section 3), served over real HTTP.
+"""A stateful fake of Meta's Threads Graph API (https://developers.facebook.com/docs/threads/overview), served over real HTTP.
 
 One server answers both the Graph host (`THREADS_GRAPH_BASE`) and the authorize host
 (`THREADS_AUTHORIZE_URL`). Graph paths are accepted with a version prefix (`/v1.0/me`) or without
@@ -124,7 +124,8 @@ MEDIA_FIELDS = (
 )
 LIMIT_FIELDS = ("quota_usage", "config", "reply_quota_usage", "reply_config")
 
-# -- error codes (see PLATFORMS.md 3.3) ------------------------------------------------------------
+# -- error codes (https://developers.facebook.com/docs/graph-api/guides/error-handling)
+# ------------------------------------------------------------
 MEDIA_NOT_FOUND_CODE, MEDIA_NOT_FOUND_SUBCODE = 24, 4279009
 QUOTA_ERROR_CODE, QUOTA_ERROR_SUBCODE = 9, 2207042  # the Instagram values; Threads' are UNCERTAIN
 TOKEN_ERROR_CODE = 190
@@ -454,7 +455,7 @@ class FakeThreads(FakeServer):
         self.quota_total = quota_total
         self.quota_duration = QUOTA_DURATION
         self.reply_quota_total = reply_quota_total
-        self.replies_count_toward_quota = True  # UNCERTAIN in PLATFORMS.md; conservative
+        self.replies_count_toward_quota = True  # undocumented; the conservative guess
         self.list_replies_in_threads = False  # /{user}/threads lists top-level posts only
         self.image_processing_polls = image_processing_polls
         self.video_processing_polls = video_processing_polls

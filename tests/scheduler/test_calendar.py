@@ -11,7 +11,7 @@ from accounts.models import Role
 from scheduler import calendar, queue
 from scheduler.calendar import CalendarError, CalendarFilters, calendar_range, load_calendar
 from scheduler.compose import QUEUE_LAST, PartInput, cancel_post, create_post
-from scheduler.models import Delivery, DeliveryStatus
+from scheduler.models import Activity, ActivityVerb, Delivery, DeliveryStatus
 from tests.conftest import add_member, make_mastodon_channel, tick_and_publish
 from tests.scheduler.test_queue import BERLIN, berlin
 
@@ -176,6 +176,13 @@ def test_moving_a_post_changes_its_due_time_and_it_publishes_then(
     moved = calendar.reschedule_delivery(membership, delivery.pk, at=berlin(2026, 10, 24, 15, 0))
 
     assert (moved.due_at, moved.next_attempt_at) == (berlin(2026, 10, 24, 15, 0),) * 2
+    entry = Activity.objects.get(verb=ActivityVerb.RESCHEDULED)
+    assert (entry.actor, entry.post_id, entry.channel) == (
+        membership.user,
+        delivery.post_id,
+        mastodon_channel,
+    )
+    assert entry.changes["to"] == berlin(2026, 10, 24, 15, 0).isoformat()
     frozen.move_to(berlin(2026, 10, 22, 10, 0) + timedelta(minutes=1))
     assert tick_and_publish() == []
     frozen.move_to(berlin(2026, 10, 24, 15, 0))

@@ -109,6 +109,20 @@ def test_dropping_a_post_on_another_day_keeps_its_time_of_day(frozen, browser, m
     assert delivery.due_at == delivery.next_attempt_at == berlin(2026, 6, 4, 11, 15)
 
 
+def test_dropping_across_the_spring_change_keeps_the_wall_clock_time(
+    frozen, browser, membership, channel
+):
+    delivery = create_post(
+        membership, channels=[channel], parts=[PartInput("ten")], at=berlin(2030, 3, 30, 10, 0)
+    ).deliveries.get()
+
+    browser.post("/calendar/move/", {"delivery": delivery.pk, "day": "2030-03-31"}, **HTMX)
+
+    delivery.refresh_from_db()
+    # 10:00 CET is 09:00 UTC on Saturday; 10:00 CEST is 08:00 UTC on Sunday.
+    assert delivery.due_at == datetime(2030, 3, 31, 8, 0, tzinfo=UTC)
+
+
 def test_moving_a_published_post_is_refused_where_the_user_sees_it(
     frozen, browser, membership, channel
 ):
@@ -137,11 +151,19 @@ def test_queue_page_lists_posts_with_their_slots_and_the_next_gaps(
     frozen, browser, membership, channel
 ):
     queue_three(membership, channel)
+    create_post(
+        membership,
+        channels=[channel],
+        parts=[PartInput("pinned plum")],
+        at=berlin(2026, 6, 3, 9, 0),
+    )
 
     page = browser.get(f"/queue/{channel.pk}/").content.decode()
 
     assert page.index("apple") < page.index("banana") < page.index("cherry")
     assert "Next empty slots" in page and "Add a post here" in page
+    assert "at their own times" in page and "pinned plum" in page
+    assert page.index("cherry") < page.index("pinned plum")
     assert "times in <strong>Europe/Berlin</strong>" in page
 
 
@@ -182,6 +204,21 @@ def test_remove_shuffle_pause_and_resume(frozen, browser, membership, channel):
     browser.post(f"/queue/{channel.pk}/resume/")
     channel.refresh_from_db()
     assert channel.status == ChannelStatus.ACTIVE
+
+
+def test_viewers_see_the_calendar_without_move_or_compose_controls(
+    frozen, client, workspace, channel, membership
+):
+    create_post(
+        membership, channels=[channel], parts=[PartInput("Plan")], at=berlin(2026, 6, 2, 11, 15)
+    )
+    viewer = add_member(workspace, "viv@example.com", Role.VIEWER)
+    client.login(email=viewer.user.email, password=PASSWORD)
+
+    page = client.get("/calendar/").content.decode()
+
+    assert "Plan" in page and "Open slot" in page
+    assert "draggable" not in page and "data-move=" not in page and "/compose/" not in page
 
 
 def test_viewers_cannot_reorder_or_edit_schedules(frozen, client, workspace, channel, membership):

@@ -219,7 +219,7 @@ def test_rate_limit_reschedules_at_the_reset_time(membership, mastodon_channel, 
     assert delivery.last_error_code == "rate_limited"
     wait = (delivery.next_attempt_at - before).total_seconds()
     assert 115 <= wait <= 125
-    assert "try again at" in delivery.last_error
+    assert "try again at" in delivery.error_message()
     assert tick_and_publish() == []  # not before the reset
     assert tick_and_publish(timezone.now() + timedelta(seconds=130)) == ["published"]
     assert len(fake_mastodon.statuses) == 1

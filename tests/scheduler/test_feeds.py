@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from urllib.parse import urlsplit
 
 import icalendar
 import pytest
@@ -120,6 +121,7 @@ def test_regenerate_and_turn_off_revoke_the_old_url(frozen, client, membership):
     second = feeds.issue_feed(membership)
 
     assert first != second
+    assert client.head(urlsplit(second).path).status_code == 200
     assert fetch(client, first)[0].status_code == 404
     assert fetch(client, second)[0].status_code == 200
     assert feeds.turn_off_feed(membership) is True
@@ -137,3 +139,31 @@ def test_only_a_hash_is_looked_up_and_leaving_the_team_closes_the_feed(frozen, c
     membership.delete()
 
     assert fetch(client, url)[0].status_code == 404
+
+
+def test_a_renamed_channel_shows_at_once_despite_the_cache(
+    frozen, client, membership, mastodon_channel
+):
+    post_at(membership, [mastodon_channel], "Cached?", NOW + timedelta(days=1))
+    url = feeds.issue_feed(membership)
+    assert list(events(fetch(client, url)[1])) == ["Scheduled · Alice: Cached?"]
+
+    mastodon_channel.name = "Acme news"
+    mastodon_channel.save()
+
+    assert list(events(fetch(client, url)[1])) == ["Scheduled · Acme news: Cached?"]
+
+
+def test_staff_see_feeds_in_the_admin_without_their_secret(client, alice, membership):
+    feeds.issue_feed(membership)
+    alice.is_staff = alice.is_superuser = True
+    alice.save()
+    client.force_login(alice)
+    feed = CalendarFeed.objects.get()
+
+    listing = client.get("/admin/scheduler/calendarfeed/")
+    detail = client.get(f"/admin/scheduler/calendarfeed/{feed.pk}/change/")
+
+    assert listing.status_code == detail.status_code == 200
+    assert feed.secrets["token"] not in detail.content.decode()
+    assert feed.token_hash not in detail.content.decode()

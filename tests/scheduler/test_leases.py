@@ -86,15 +86,45 @@ def test_claims_no_longer_held_in_the_database_are_forgotten(membership, mastodo
     assert (claim.delivery_id, claim.token) not in leases.held()
 
 
-def test_a_run_stuck_past_the_task_time_limit_is_let_go(
+def test_a_claim_held_past_the_task_time_limit_is_let_go(
     membership, mastodon_channel, settings, monkeypatch
 ):
     post = schedule(membership, [mastodon_channel], "Hung thread")
     claim = _claim(post)
     Delivery.objects.filter(pk=claim.delivery_id).update(claimed_until=timezone.now())
-    leases.hold(claim.delivery_id, claim.token, running=True)
-    settings.CELERY_TASK_TIME_LIMIT = -1  # the run started longer ago than the limit
+    leases.hold(claim.delivery_id, claim.token)
+    settings.CELERY_TASK_TIME_LIMIT = -1  # held for longer than the limit
     try:
         assert leases.renew_held() == 0
     finally:
         leases.release(claim.delivery_id, claim.token)
+
+
+def test_nothing_is_reclaimed_while_the_broker_still_holds_unfetched_tasks(
+    membership, mastodon_channel, settings
+):
+    """A burst bigger than the workers take in at once: the claim is waiting in the queue."""
+    settings.HERALD_START_GRACE = 10
+    post = schedule(membership, [mastodon_channel], "Still queued")
+    claim = _claim(post)
+    later = timezone.now() + timedelta(seconds=12)
+
+    queued = dispatch.run_tick(later, enqueue=lambda c: None, backlog=lambda: 3)
+    assert queued.reclaimed == []
+    drained = dispatch.run_tick(later, enqueue=lambda c: None, backlog=lambda: 0)
+    assert [c.delivery_id for c in drained.reclaimed] == [claim.delivery_id]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_broker_backlog_counts_the_tasks_waiting_in_redis(settings):
+    from config.celery import app
+    from scheduler.tasks import broker_backlog, verify_channel
+
+    with app.connection_for_write() as conn:
+        conn.default_channel.queue_purge(settings.CELERY_TASK_DEFAULT_QUEUE)
+    assert broker_backlog() == 0
+    verify_channel.delay(0)
+    verify_channel.delay(0)
+    assert broker_backlog() == 2
+    with app.connection_for_write() as conn:
+        conn.default_channel.queue_purge(settings.CELERY_TASK_DEFAULT_QUEUE)

@@ -1,4 +1,4 @@
-"""Bluesky (and any atproto PDS) through the atproto SDK 0.0.73 (PLATFORMS.md section 2).
+"""Bluesky (and any atproto PDS) through the atproto SDK 0.0.73 (https://atproto.blue/).
 
 - `network`: validation and publishing, part by part, exactly once;
 - `session`: the channel's session, reused, refreshed and persisted (never a sign-in per post);

@@ -8,17 +8,18 @@ from rest_framework import serializers
 
 from accounts.models import Workspace
 
+from ...api.fields import StrictCharField
 from ...models import Channel
 from .connect import connect_bluesky
 
 
 class BlueskyConnectSerializer(serializers.Serializer):
     network = serializers.ChoiceField(choices=["bluesky"])
-    handle = serializers.CharField(max_length=253, help_text="e.g. alice.bsky.social or a DID")
-    app_password = serializers.CharField(
+    handle = StrictCharField(max_length=253, help_text="e.g. alice.bsky.social or a DID")
+    app_password = StrictCharField(
         max_length=100, help_text="An app password (Settings → Privacy and security)"
     )
-    server_url = serializers.CharField(
+    server_url = StrictCharField(
         max_length=500, required=False, allow_blank=True, help_text="Your PDS; default bsky.social"
     )
 

@@ -1,4 +1,8 @@
-"""Connecting a Bluesky account: app-password sign-in at the account's PDS (PLATFORMS.md §2.1)."""
+"""Connecting a Bluesky account: app-password sign-in at the account's PDS.
+
+The PDS is the `#atproto_pds` service of the account's DID document
+(https://atproto.com/specs/did, https://atproto.com/specs/handle#handle-resolution).
+"""
 
 from __future__ import annotations
 
@@ -38,7 +42,7 @@ def connect_bluesky(
 ) -> Channel:
     """Sign in with a handle (or email, or DID) and an app password; save the channel.
 
-    Without `server_url` the account's PDS comes from its DID document (§2.1 "PDS resolution").
+    Without `server_url` the account's PDS comes from its DID document.
     The session is created once here and reused by every publish. `remember_password` keeps the
     app password (encrypted) so Herald can sign in again if the session is ever lost.
     Returns the Channel; raises InvalidServerURL or NetworkError with a message for the user.
@@ -150,7 +154,7 @@ def pds_base_url(endpoint: str) -> str:
 
 
 def resolve_pds(identifier: str) -> str:
-    """The PDS hosting `identifier` (handle, DID or email), as the SDK resolves it (§2.1).
+    """The PDS hosting `identifier` (handle, DID or email), as the SDK resolves it.
 
     handle -> DID (com.atproto.identity.resolveHandle at the default PDS, else DNS TXT
     `_atproto.<handle>`, else https://<handle>/.well-known/atproto-did), DID -> DID document

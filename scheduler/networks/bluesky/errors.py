@@ -1,4 +1,7 @@
-"""Mapping atproto SDK exceptions onto the engine's error taxonomy (PLATFORMS.md §2.3)."""
+"""Mapping atproto SDK exceptions onto the engine's error taxonomy.
+
+XRPC errors: https://atproto.com/specs/xrpc#error-responses.
+"""
 
 from __future__ import annotations
 
@@ -12,10 +15,11 @@ from atproto_core.exceptions import AtProtocolError
 
 from ..base import ErrorCategory, InvalidServerURL, NetworkError
 
-# §2.1 / B5: an expired or malformed token is HTTP 400 with these names, not 401.
+# An expired or malformed token is HTTP 400 with these names, not 401
+# (https://atproto.com/specs/xrpc).
 TOKEN_ERRORS = frozenset({"ExpiredToken", "InvalidToken"})
-# What an SDK call can raise: its own errors, raw httpx transport errors (§2.3: e.g.
-# RemoteProtocolError escapes unwrapped), and pydantic errors from building models.
+# What an SDK call can raise: its own errors, raw httpx transport errors (the SDK lets
+# e.g. RemoteProtocolError escape unwrapped), and pydantic errors from building models.
 LIBRARY_ERRORS = (AtProtocolError, httpx.HTTPError, pydantic.ValidationError, InvalidServerURL)
 
 
@@ -32,7 +36,9 @@ def _error_message(exc: BaseException) -> str:
 
 
 def classify(exc: BaseException, *, write: bool = False) -> NetworkError:
-    """Map an SDK exception onto the engine's taxonomy (§2.3 table).
+    """Map an SDK exception onto the engine's taxonomy
+    (https://atproto.com/specs/xrpc#error-responses,
+    https://docs.bsky.app/docs/advanced-guides/rate-limits).
 
     `write` marks a request that may have created the post before failing (unknown outcome).
     """
@@ -52,7 +58,7 @@ def classify(exc: BaseException, *, write: bool = False) -> NetworkError:
             outcome_unknown=write,
         )
     if isinstance(exc, exceptions.NetworkError):
-        if status == 413:  # B12: looks transient, is not
+        if status == 413:  # the SDK calls it a NetworkError: it looks transient, is not
             return NetworkError(
                 ErrorCategory.REJECTED,
                 "too_large",
@@ -80,7 +86,7 @@ def classify(exc: BaseException, *, write: bool = False) -> NetworkError:
             "login_required",
             "Herald holds no Bluesky session for this channel.",
         )
-    if isinstance(exc, httpx.HTTPError):  # §2.3: e.g. RemoteProtocolError escapes unwrapped
+    if isinstance(exc, httpx.HTTPError):  # e.g. RemoteProtocolError escapes the SDK unwrapped
         return NetworkError(
             ErrorCategory.TRANSIENT,
             "network_error",
@@ -96,7 +102,8 @@ def classify(exc: BaseException, *, write: bool = False) -> NetworkError:
 
 
 def _rate_limited(exc: exceptions.RateLimitExceededError) -> NetworkError:
-    # Retry-After only comes from newer PDSes; RateLimit-Reset (epoch seconds) always does (§2.2).
+    # Retry-After only comes from newer PDSes; RateLimit-Reset (epoch seconds) always does
+    # (https://docs.bsky.app/docs/advanced-guides/rate-limits).
     wait = exc.retry_after
     if wait is None and exc.reset_at is not None:
         wait = (exc.reset_at - datetime.now(UTC)).total_seconds()
@@ -148,7 +155,7 @@ def _classify_bad_request(exc: BaseException, name: str, excerpt: str) -> Networ
             http_status=400,
             excerpt=excerpt,
         )
-    if name == "BlobNotFound":  # B14: re-uploading fixes it
+    if name == "BlobNotFound":  # an unreferenced blob was garbage-collected: re-upload
         return NetworkError(
             ErrorCategory.TRANSIENT,
             "blob_not_found",

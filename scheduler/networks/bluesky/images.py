@@ -1,5 +1,6 @@
 """Images as a PDS accepts them: within its size limit, with the width and height to send as
-`aspectRatio` (PLATFORMS.md §2.6 B8, B9)."""
+`aspectRatio`, without which a client letterboxes the image
+(https://docs.bsky.app/docs/advanced-guides/posts#images-embeds)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ from dataclasses import dataclass
 
 from PIL import Image, ImageOps
 
-# §0.9 and B9: the lexicon allows 2 MB images but older PDSes stop at 1,000,000 bytes.
+# Older PDSes refuse images over 1,000,000 bytes (the limit of app.bsky.embed.images:
+# https://github.com/bluesky-social/atproto/blob/main/lexicons/app/bsky/embed/images.json).
 IMAGE_MAX_BYTES = 1_000_000
 THUMB_MAX_BYTES = 1_000_000  # app.bsky.embed.external thumb maxSize
 IMAGE_MAX_SIDE = 2000  # the Bluesky app's own resize target
@@ -27,19 +29,24 @@ _QUALITIES = (90, 80, 70, 60)
 
 
 def fit_image(data: bytes, *, max_bytes: int, max_side: int = IMAGE_MAX_SIDE) -> PreparedImage:
-    """The image as it should be uploaded, with its width and height for `aspectRatio` (B8).
+    """The image as it should be uploaded, with its width and height for `aspectRatio`.
 
     An image the PDS accepts as it is goes unchanged. A bigger one is re-encoded as JPEG, first
     at lower qualities, then downscaled step by step (keeping the aspect ratio) until it fits.
     The result depends only on the input, so re-uploading gives the same blob (and CID).
-    Raises UnidentifiedImageError / OSError for data Pillow cannot read.
+    Raises UnidentifiedImageError / OSError for data Pillow cannot read, and
+    Image.DecompressionBombError past twice Image.MAX_IMAGE_PIXELS (uploads stop at once that).
     """
     with Image.open(io.BytesIO(data)) as image:
         width, height = _displayed_size(image)
         if len(data) <= max_bytes and image.format in _PIL_MIME:
             return PreparedImage(data, _PIL_MIME[image.format], width, height)
+        # Memory: a JPEG is decoded at a reduced scale already (draft), and the image shrinks
+        # in place before any copy is made (transpose, flatten), so one full decode at most.
+        image.draft("RGB", (max_side, max_side))
+        image.thumbnail((max_side, max_side), Image.Resampling.LANCZOS, reducing_gap=3.0)
         flat = _flatten(ImageOps.exif_transpose(image))
-    scale = min(1.0, max_side / max(flat.size))
+    scale = 1.0
     while True:
         size = (max(1, round(flat.width * scale)), max(1, round(flat.height * scale)))
         resized = flat.resize(size, Image.Resampling.LANCZOS) if size != flat.size else flat

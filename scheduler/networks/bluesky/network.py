@@ -1,10 +1,13 @@
 """Publishing to Bluesky: validation, the record of each part, and writing it exactly once.
 
-References are to ../shared/PLATFORMS.md section 2. Each part's record is built once (a TID rkey
+Posts: https://docs.bsky.app/docs/advanced-guides/posts.
+
+Each part's record is built once (a TID rkey
 and `createdAt` chosen before any network call, uploaded blobs, facets, reply refs, one embed)
 and stored in the delivery before it is written with `createRecord(rkey=...)`. An unknown
 outcome, or the generic 500 a PDS gives for an rkey that already exists, is settled with
-`getRecord` on that rkey, so a post is never created twice (§2.4).
+`getRecord` on that rkey, so a post is never created twice
+(record keys: https://atproto.com/specs/record-key).
 """
 
 from __future__ import annotations
@@ -46,7 +49,8 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
 POST_COLLECTION = "app.bsky.feed.post"
-MAX_GRAPHEMES = 300  # lexicon app.bsky.feed.post text maxGraphemes (enforced server-side, B15)
+MAX_GRAPHEMES = 300  # app.bsky.feed.post text maxGraphemes, enforced by the server
+# (https://github.com/bluesky-social/atproto/blob/main/lexicons/app/bsky/feed/post.json)
 MAX_TEXT_BYTES = 3000  # lexicon maxLength, in UTF-8 bytes
 MAX_IMAGES = 4
 MAX_LANGS = 3
@@ -87,7 +91,7 @@ class BlueskyNetwork(Network):
             supported_mime_types=SUPPORTED_MIME_TYPES,
             supports_video=True,
             supports_threads=True,
-            supports_content_warning=False,  # B16: only self-labels, no free-text warning
+            supports_content_warning=False,  # only self-labels, no free-text warning
         )
 
     def validate(self, parts: list[PartContent], options: dict[str, Any]) -> list[str]:
@@ -116,7 +120,7 @@ class BlueskyNetwork(Network):
 
     # -- publishing ------------------------------------------------------------------------------
     def new_handle(self, delivery_id: int, index: int) -> dict[str, Any]:
-        # The rkey and createdAt are chosen once, before any network call (§2.4 step 1).
+        # The rkey and createdAt are chosen once, before any network call (the reconcile looks there).
         return {"rkey": tid.next_tid(), "created_at": atproto_datetime(timezone.now())}
 
     def publish_part(self, context: PartContext) -> PublishedPart:
@@ -140,8 +144,9 @@ class BlueskyNetwork(Network):
             created = self._call(lambda c: c.com.atproto.repo.create_record(data), write=True)
         except NetworkError as error:
             if error.code == "blob_not_found" and not retried_blobs:
-                # B14: the PDS dropped a blob nobody referenced in time; upload it again.
-                # The record was refused, so it may change: only its embed is rebuilt.
+                # The PDS dropped a blob nobody referenced in time (https://atproto.com/specs/blob);
+                # upload it again. The record was refused, so it may change: only its embed is
+                # rebuilt.
                 embed = self._embed_dict(context)
                 handle["record"].pop("embed", None)
                 if embed:
@@ -149,7 +154,7 @@ class BlueskyNetwork(Network):
                 context.checkpoint()
                 return self._create(context, retried_blobs=True)
             if error.http_status == 500:
-                # B13: a PDS answers 500 for an rkey that already exists; look before retrying.
+                # A PDS answers 500 for an rkey that already exists; look before retrying.
                 found = self._find(context)
                 if found is not None:
                     return found
@@ -157,7 +162,7 @@ class BlueskyNetwork(Network):
         return self._published(did, handle["rkey"], created.cid)
 
     def _find(self, context: PartContext) -> PublishedPart | None:
-        """The part's record if it is on the PDS at its rkey; None if not (§2.4 reconcile)."""
+        """The part's record if it is on the PDS at its rkey; None if not."""
         handle, did = context.handle, self.did
         params = models.ComAtprotoRepoGetRecord.Params(
             repo=did, collection=POST_COLLECTION, rkey=handle["rkey"]
@@ -192,7 +197,7 @@ class BlueskyNetwork(Network):
             record = models.AppBskyFeedPost.Record(
                 text=text,
                 created_at=context.handle["created_at"],
-                langs=post_languages(context.options) or None,  # B2: never a silent ['en']
+                langs=post_languages(context.options) or None,  # the SDK would say ['en']
                 facets=self._facets(text) or None,
                 reply=self._reply_ref(context),
             )
@@ -205,7 +210,8 @@ class BlueskyNetwork(Network):
         return data
 
     def _facets(self, text: str) -> list[models.AppBskyRichtextFacet.Main]:
-        """Links, tags and resolvable mentions, at UTF-8 byte offsets (B6), never overlapping."""
+        """Links, tags and resolvable mentions, at UTF-8 byte offsets, never overlapping
+        (https://docs.bsky.app/docs/advanced-guides/post-richtext)."""
         facets = facet_detection.detect_facets(text)
         for mention in facet_detection.detect_mentions(text):
             did = self._resolve_mention(mention.handle)
@@ -301,7 +307,10 @@ class BlueskyNetwork(Network):
         )
 
     def _link_card(self, url: str) -> models.AppBskyEmbedExternal.Main | None:
-        """B7: the client builds the card. A page that cannot be fetched gives no card."""
+        """The client builds the card; a page that cannot be fetched gives no card.
+
+        (https://docs.bsky.app/docs/advanced-guides/posts#website-card-embeds.)
+        """
         card = linkcard.fetch_link_card(url)
         if card is None:
             return None
@@ -321,7 +330,7 @@ class BlueskyNetwork(Network):
         )
 
     def _upload(self, data: bytes, mime_type: str) -> models.BlobRef:
-        # B11: upload_blob declares */*; B1: the default 5 s timeout is too short for media.
+        # The SDK's upload_blob declares */*, and its 5 s default timeout is too short for media.
         return self._call(
             lambda c: c.com.atproto.repo.upload_blob(
                 data,
@@ -363,7 +372,8 @@ class BlueskyNetwork(Network):
 
 
 def atproto_datetime(moment: datetime) -> str:
-    """RFC 3339 in UTC with a Z suffix, as the docs prefer (§2.2)."""
+    """RFC 3339 in UTC with a Z suffix, as the docs prefer
+    (https://docs.bsky.app/docs/advanced-guides/timestamps)."""
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 

@@ -1,10 +1,10 @@
 """The Bluesky session of one channel: loaded from the database, refreshed, persisted at once.
 
-PLATFORMS.md §2.1 "Persistence pattern": load the latest stored session at the start of each
-task, register `on_session_change`, persist every created or refreshed session straight away, and
-on ExpiredToken / InvalidToken (HTTP 400, B5) look for a session another worker stored before
-giving up. Access tokens live about two hours, refresh tokens 90 days; each refresh rotates the
-refresh token and the old one dies two hours later, so a stale session must never overwrite a
+Load the latest stored session at the start of each task, register `on_session_change`
+(https://atproto.blue/en/latest/atproto_client/auth.html), persist every created or refreshed
+session straight away, and on ExpiredToken / InvalidToken (HTTP 400:
+https://atproto.com/specs/xrpc) look for a session another worker stored before giving up.
+Access tokens live about two hours, refresh tokens 90 days; each refresh rotates the refresh token and the old one dies two hours later, so a stale session must never overwrite a
 newer one in the database.
 """
 
@@ -38,7 +38,7 @@ REFRESH_MARGIN_SECONDS = 15 * 60
 
 
 def make_client(base_url: str | None) -> Client:
-    """An SDK client with Herald's timeouts (B1: the SDK's 5 s default is too short).
+    """An SDK client with Herald's timeouts (the SDK's 5 s default is too short for media).
 
     Its connections go through scheduler/outbound.py: every request, redirects included, reaches
     only a checked address, since the SDK moves to whatever PDS a session's DID document names,
@@ -90,12 +90,12 @@ class BlueskySession:
         """Refresh when the access token is about to expire; True if it did."""
         if seconds_left(self.client.export_session_string()) > REFRESH_MARGIN_SECONDS:
             return False
-        # The SDK has no public refresh call; this is the one its auto-refresh uses (§2.1).
+        # The SDK has no public refresh call; this is the one its auto-refresh uses.
         self.call(lambda c: c._refresh_and_set_session())
         return True
 
     def _connect(self) -> Client:
-        """A client on the latest stored session (§2.1 persistence pattern, steps 1-4)."""
+        """A client on the latest stored session, persisting every change at once."""
         self._load_credentials()
         client = make_client(self.channel.server_url)
         client.on_session_change(self._on_session_change)
@@ -128,7 +128,8 @@ class BlueskySession:
         self._refresh_jwt = Session.decode(session_string).refresh_jwt
 
     def _log_in(self, client: Client) -> None:
-        """createSession with the remembered app password (rate limited: 30 / 5 min, §2.1)."""
+        """createSession with the remembered app password (rate limited: 30 / 5 min,
+        https://docs.bsky.app/docs/advanced-guides/rate-limits)."""
         identifier = self.channel.remote_id or self.channel.handle
         try:
             client.login(
@@ -147,7 +148,7 @@ class BlueskySession:
         )
 
     def _recover(self) -> None:
-        """After ExpiredToken / InvalidToken (§2.1 step 5).
+        """After ExpiredToken / InvalidToken.
 
         1. Adopt a session another worker stored since we loaded ours.
         2. Else refresh ours.
@@ -192,7 +193,8 @@ def store_session(channel: Channel, session: Session, *, replaces: str | None) -
     which always wins). A refresh only replaces the stored session it descends from: if the
     stored refresh token is another one, a concurrent worker already stored a session at least
     as new, and overwriting it with ours could put back a token the PDS has rotated away (it
-    stops working two hours later, §2.1). The write is a compare-and-set on credentials_version.
+    stops working two hours later:
+    https://github.com/bluesky-social/atproto/blob/main/packages/pds/src/account-manager/helpers/auth.ts). The write is a compare-and-set on credentials_version.
     """
     if not channel.pk:
         channel.credentials = {**channel.credentials, "session": session.export()}
@@ -223,7 +225,8 @@ def store_session(channel: Channel, session: Session, *, replaces: str | None) -
 
 def same_grant(first: str, second: str) -> bool:
     """Whether two refresh JWTs are the same grant: the same `jti` (re-use inside the grace
-    window returns a new token string with the same id, §2.1)."""
+    window returns a new token string with the same id:
+    https://github.com/bluesky-social/atproto/blob/main/packages/pds/src/account-manager/helpers/auth.ts)."""
     try:
         first_id, second_id = get_jwt_payload(first).jti, get_jwt_payload(second).jti
     except Exception:

@@ -1,6 +1,6 @@
 """Timestamp identifiers (TIDs): the record keys of `app.bsky.feed.post`.
 
-The atproto SDK validates TIDs but has no generator (PLATFORMS.md §2.2, "Record key"). A TID is a
+The atproto SDK validates TIDs but has no generator (https://atproto.com/specs/tid). A TID is a
 64-bit integer, top bit 0, then 53 bits of microseconds since the Unix epoch, then a 10-bit clock
 id, written in base32-sortable (13 characters), as in bluesky-social/atproto
 `packages/common-web/src/tid.ts`. Herald chooses the rkey itself so a retry can find the record.

@@ -8,16 +8,15 @@ from rest_framework import serializers
 
 from accounts.models import Workspace
 
+from ...api.fields import AccessTokenField, StrictCharField
 from ...models import Channel
 from .connect import connect_mastodon_token
 
 
 class MastodonConnectSerializer(serializers.Serializer):
     network = serializers.ChoiceField(choices=["mastodon"])
-    server_url = serializers.CharField(max_length=500, help_text="e.g. https://mastodon.social")
-    access_token = serializers.CharField(
-        max_length=2000, help_text="A token from the server's Preferences → Development"
-    )
+    server_url = StrictCharField(max_length=500, help_text="e.g. https://mastodon.social")
+    access_token = AccessTokenField(help_text="A token from the server's Preferences → Development")
 
 
 def connect(workspace: Workspace, data: dict[str, Any]) -> Channel:

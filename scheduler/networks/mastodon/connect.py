@@ -37,7 +37,8 @@ def connect_mastodon_token(workspace: Workspace, *, server_url: str, access_toke
 
 
 def register_app(base_url: str, redirect_uri: str) -> Any:
-    """Herald's app on this instance, registered once and cached (§1.1). Raises NetworkError."""
+    """Herald's app on this instance, registered once and cached
+    (https://docs.joinmastodon.org/methods/apps/#create). Raises NetworkError."""
     scopes = " ".join(settings.MASTODON_SCOPES)
     app = MastodonApp.objects.filter(base_url=base_url).first()
     if app and app.redirect_uri == redirect_uri and app.scopes == scopes:
@@ -53,7 +54,7 @@ def register_app(base_url: str, redirect_uri: str) -> Any:
             session=outbound.session(),
             user_agent=outbound.USER_AGENT,
         )
-    except KeyError as exc:  # M2: create_app does not check the HTTP status
+    except KeyError as exc:  # Mastodon.py's create_app does not check the HTTP status
         raise NetworkError(
             ErrorCategory.REJECTED,
             "app_registration_failed",
@@ -103,7 +104,7 @@ def exchange_code(app: Any, code: str) -> str:
             )
         )
     except (MastodonError, LookupError, TypeError, ValueError) as exc:
-        # M3: every log_in failure is an IllegalArgumentError, bad code and server down alike;
+        # Mastodon.py turns every log_in failure into an IllegalArgumentError, bad code and server down alike;
         # a malformed OAuth metadata document fails inside the library with plain errors.
         raise NetworkError(
             ErrorCategory.AUTH,

@@ -1,6 +1,7 @@
 """Mastodon (and every server speaking its API) through Mastodon.py 2.3.
 
-References are to ../shared/PLATFORMS.md section 1.
+The API: https://docs.joinmastodon.org/methods/statuses/ and /methods/media/; the library:
+https://mastodonpy.readthedocs.io/.
 """
 
 from __future__ import annotations
@@ -39,14 +40,18 @@ from ..base import (
     count_graphemes,
 )
 
-# §1.5: the server remembers an Idempotency-Key for one hour; leave a margin.
+# The server remembers an Idempotency-Key for one hour
+# (https://docs.joinmastodon.org/methods/statuses/#create); leave a margin.
 IDEMPOTENCY_WINDOW = timedelta(minutes=55)
 MEDIA_REUSE_WINDOW = timedelta(hours=12)
-# Mastodon's own URL and mention patterns, simplified to what changes the count (§1.2, M6).
+# Mastodon's own URL and mention patterns, simplified to what changes the count: a URL counts
+# 23 characters, a remote mention its local part
+# (https://github.com/mastodon/mastodon/blob/main/app/validators/status_length_validator.rb).
 URL_RE = re.compile(r"https?://[^\s<>\"]+", re.IGNORECASE)
 REMOTE_MENTION_RE = re.compile(r"(@[\w.-]+)@[\w.-]+\.[a-z]{2,}", re.IGNORECASE)
 TAG_RE = re.compile(r"<[^>]+>")
-# §1.3: attaching media that is still processing gives this 422; it is worth retrying.
+# Attaching media that is still processing gives this 422; it is worth retrying
+# (https://docs.joinmastodon.org/methods/media/#v2).
 PROCESSING_422 = "finished processing"
 MASTODON_VERSION = "4.0.0"  # lowest version whose endpoints we use (v2 media, v2 instance)
 
@@ -82,7 +87,7 @@ class MastodonNetwork(Network):
     def fetch_limits(self) -> Limits:
         try:
             config = self.api.instance_v2()["configuration"]
-        except MastodonNotFoundError:  # servers older than 4.0 (§1.2)
+        except MastodonNotFoundError:  # servers older than 4.0 have no v2 instance
             config = self._v1_configuration()
         except MastodonError as exc:
             raise classify(exc, self.api) from exc
@@ -120,7 +125,8 @@ class MastodonNetwork(Network):
         errors = super().validate(parts, options)
         warning = options.get("content_warning") or ""
         if warning:
-            # The content warning counts toward every status's limit (§1.2).
+            # The content warning counts toward every status's limit
+            # (https://github.com/mastodon/mastodon/blob/main/app/validators/status_length_validator.rb).
             limit = self.limits().max_characters
             for number, part in enumerate(parts, start=1):
                 total = self.count_characters(part.text) + count_graphemes(warning)
@@ -142,7 +148,8 @@ class MastodonNetwork(Network):
 
     # -- publishing --------------------------------------------------------------------------------
     def new_handle(self, delivery_id: int, index: int) -> dict[str, Any]:
-        # One key per part of one delivery, never one per attempt (§1.5).
+        # One key per part of one delivery, never one per attempt
+        # (https://docs.joinmastodon.org/methods/statuses/#create).
         return {
             "idempotency_key": f"herald-{delivery_id}-{index}-{uuid.uuid4().hex}",
             "created_at": timezone.now().isoformat(),
@@ -159,7 +166,7 @@ class MastodonNetwork(Network):
         try:
             status = self.api.status_post(
                 context.part.text,
-                # §1.3 M8: a self-thread replies by id; status_reply() would mention ourselves.
+                # A self-thread replies by id; Mastodon.py's status_reply() would mention ourselves.
                 in_reply_to_id=context.previous.remote_id if context.previous else None,
                 media_ids=handle.get("media_ids") or None,
                 sensitive=bool(options.get("sensitive")),
@@ -176,7 +183,7 @@ class MastodonNetwork(Network):
         created = datetime.fromisoformat(context.handle["created_at"])
         if timezone.now() - created < IDEMPOTENCY_WINDOW:
             # Re-sending with the same Idempotency-Key returns the original status if the first
-            # request created one, and creates it once otherwise (§1.5): that is the reconcile.
+            # request created one, and creates it once otherwise: that is the reconcile.
             return None
         return self._find_recent(context, since=created - timedelta(minutes=1))
 
@@ -222,7 +229,10 @@ class MastodonNetwork(Network):
         return str(uploaded["id"])
 
     def _wait_for_processing(self, media_id: str) -> None:
-        """Poll until the server has processed the media (§1.3; never synchronous=True, M5)."""
+        """Poll until the server has processed the media.
+
+        Never Mastodon.py's synchronous=True: it polls with no timeout and hides a 429.
+        """
         deadline = time.monotonic() + settings.HERALD_MEDIA_PROCESSING_TIMEOUT
         delay = 0.5
         while True:
@@ -259,7 +269,11 @@ class MastodonNetwork(Network):
 
 
 def client(base_url: str, access_token: str | None = None, **kwargs: Any) -> Mastodon:
-    """A Mastodon.py client that never blocks a worker (§1.4, M1, M7)."""
+    """A Mastodon.py client that never blocks a worker.
+
+    Rate limits raise instead of sleeping, requests time out, and the server version is given so
+    the library does not probe for it (https://docs.joinmastodon.org/api/rate-limits/).
+    """
     return Mastodon(
         access_token=access_token,
         api_base_url=base_url,
@@ -274,7 +288,8 @@ def client(base_url: str, access_token: str | None = None, **kwargs: Any) -> Mas
 
 
 def classify(exc: Exception, api: Mastodon | None = None, *, write: bool = False) -> NetworkError:
-    """Map a Mastodon.py exception onto the engine's taxonomy (§1.4 table).
+    """Map a Mastodon.py exception onto the engine's taxonomy
+    (https://docs.joinmastodon.org/api/rate-limits/, https://docs.joinmastodon.org/entities/Error/).
 
     `write` marks a request that may have created something before failing (unknown outcome).
     """

@@ -1,4 +1,7 @@
-"""Threads through Meta's Threads Graph API, with plain `requests` (PLATFORMS.md section 3).
+"""Threads through Meta's Threads Graph API, with plain `requests`.
+
+The API: https://developers.facebook.com/docs/threads/overview.
+
 
 - `graph`: the HTTP session and the mapping of Graph errors onto the engine's taxonomy;
 - `network`: `ThreadsNetwork` (validation, containers, publishing, reconciliation, refresh);

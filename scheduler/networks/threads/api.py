@@ -8,13 +8,14 @@ from rest_framework import serializers
 
 from accounts.models import Workspace
 
+from ...api.fields import AccessTokenField
 from ...models import Channel
 from .connect import connect_threads_token
 
 
 class ThreadsConnectSerializer(serializers.Serializer):
     network = serializers.ChoiceField(choices=["threads"])
-    access_token = serializers.CharField(max_length=2000, help_text="A long-lived Threads token")
+    access_token = AccessTokenField(help_text="A long-lived Threads token")
 
 
 def connect(workspace: Workspace, data: dict[str, Any]) -> Channel:

@@ -1,4 +1,7 @@
-"""Connecting a Threads account and keeping its token alive (PLATFORMS.md §3.1).
+"""Connecting a Threads account and keeping its token alive.
+
+OAuth: https://developers.facebook.com/docs/threads/get-started/get-access-tokens-and-permissions;
+long-lived tokens and their refresh: https://developers.facebook.com/docs/threads/get-started/long-lived-tokens.
 
 - `authorize_url` and `connect_threads_code`: Meta OAuth (authorization code, then the 60-day
   long-lived token at once);
@@ -91,7 +94,7 @@ def _require_app() -> None:
 
 
 def authorize_url(*, state: str) -> str:
-    """Where to send the user to approve Herald (§3.1). Raises NetworkError if not configured."""
+    """Where to send the user to approve Herald. Raises NetworkError if not configured."""
     _require_app()
     query = urlencode(
         {
@@ -118,7 +121,7 @@ def connect_threads_code(workspace: Workspace, *, code: str) -> Channel:
             versioned=False,
             client_id=settings.THREADS_APP_ID,
             client_secret=settings.THREADS_APP_SECRET,
-            code=code.split("#", 1)[0],  # Meta appends "#_" to the redirect (§3.1)
+            code=code.split("#", 1)[0],  # Meta appends "#_" to the redirect
             grant_type="authorization_code",
             redirect_uri=settings.THREADS_REDIRECT_URI,
         )

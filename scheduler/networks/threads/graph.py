@@ -1,6 +1,7 @@
 """The Threads Graph API over `requests`: one session per token, Graph errors classified.
 
-References are to ../shared/PLATFORMS.md section 3.
+Errors: https://developers.facebook.com/docs/graph-api/guides/error-handling and
+https://developers.facebook.com/docs/threads/troubleshooting.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ TOKEN_CODE = 190
 TOKEN_EXPIRED_SUBCODE = 463
 INVALID_PARAMETER_CODE = 100
 MEDIA_NOT_FOUND = (24, 4279009)
-# Instagram's code for the publishing limit; Threads' own is UNCERTAIN (§3.3), so the budget is
+# Instagram's code for the publishing limit; Threads does not document its own, so the budget is
 # checked with threads_publishing_limit before publishing anyway.
 QUOTA_EXCEEDED = (9, 2207042)
 THROTTLE_CODES = {4, 17, 32, 341, 613}
@@ -63,7 +64,9 @@ class Graph:
         return f"{self.base_url}{version}/{path.lstrip('/')}"
 
     def get(self, path: str, *, versioned: bool = True, **params: Any) -> dict[str, Any]:
-        # The documented way to pass the token is a parameter (§3.1); error texts are scrubbed.
+        # The documented way to pass the token is a parameter
+        # (https://developers.facebook.com/docs/threads/get-started/get-access-tokens-and-permissions);
+        # error texts are scrubbed.
         if self.access_token and "access_token" not in params and "?" not in path:
             params["access_token"] = self.access_token
         return self._request("GET", self.url(path, versioned=versioned), params=params)
@@ -106,7 +109,10 @@ def _scrub(text: str) -> str:
 
 
 def classify(status: int, body: Any, text: str = "", *, write: bool = False) -> NetworkError:
-    """Map a Graph error answer onto the engine's taxonomy (§3.3 table).
+    """Map a Graph error answer onto the engine's taxonomy.
+
+    (https://developers.facebook.com/docs/graph-api/guides/error-handling,
+    https://developers.facebook.com/docs/threads/troubleshooting.)
 
     `write` marks a request that may have published something before failing (unknown outcome).
     """
@@ -229,7 +235,9 @@ def _graph_rule(
     return None, "", "", None
 
 
-# -- token endpoints (unversioned, §3.1) ---------------------------------------------------------------
+# -- token endpoints (unversioned:
+# https://developers.facebook.com/docs/threads/get-started/long-lived-tokens)
+# ---------------------------------------------------------------
 def refresh_token(base_url: str, token: str) -> tuple[str, datetime]:
     """A new long-lived token for `token`, and its expiry. Raises NetworkError."""
     data = Graph(base_url).get(

@@ -1,14 +1,17 @@
 """Threads as a `Network`: validation, publishing through containers, reconciliation, tokens.
 
-References are to ../shared/PLATFORMS.md section 3. Publishing one part:
+Publishing (https://developers.facebook.com/docs/threads/posts), one part:
 
-1. Check the profile's rolling 24-hour publishing budget; when it is spent the delivery waits
-   (rate_limited) until the oldest post in the window leaves it (§3.2 quotas, T7).
-2. Create the container(s) now, close to publish time (they expire after 24 h, T3), and store
-   their ids in the part's handle, checkpointed, before anything is published (§3.4).
-3. Poll each container's status with a bounded wait (§3.2 step 2).
-4. Publish, retrying briefly on the 24/4279009 race right after FINISHED (T2), then read the
-   permalink back.
+1. Check the profile's rolling 24-hour publishing budget (250 posts per profile,
+   https://developers.facebook.com/docs/threads/overview); when it is spent the delivery waits (rate_limited)
+   until the oldest post in the window leaves it.
+2. Create the container(s) now, close to publish time (unpublished containers expire after 24
+   hours, https://developers.facebook.com/docs/threads/troubleshooting), and store their ids in the part's
+   handle, checkpointed, before anything is published (Threads has no idempotency key; the
+   stored container is how a retry knows).
+3. Poll each container's status with a bounded wait.
+4. Publish, retrying briefly on the 24/4279009 "media not found" answer right after FINISHED
+   (https://developers.facebook.com/docs/threads/troubleshooting), then read the permalink back.
 
 An unknown outcome is reconciled through the stored container's status: PUBLISHED is done (the
 post is found in the profile's listings), FINISHED is published again, ERROR or EXPIRED gets a
@@ -40,6 +43,7 @@ from ..base import (
     PartContext,
     Profile,
     PublishedPart,
+    graphemes,
 )
 from .graph import MAX_LINKS, Graph, refresh_token
 
@@ -48,7 +52,9 @@ logger = logging.getLogger(__name__)
 MAX_CHARACTERS = 500
 MAX_CAROUSEL = 20
 MAX_ALT_TEXT = 1000
-MAX_ASPECT_RATIO = 10  # images at most 10:1 either way (§3.2 limits)
+MAX_ASPECT_RATIO = (
+    10  # images at most 10:1 either way (https://developers.facebook.com/docs/threads/posts)
+)
 IMAGE_TYPES = ("image/jpeg", "image/png")
 VIDEO_TYPES = ("video/mp4", "video/quicktime")
 REPLY_CONTROLS = (
@@ -65,21 +71,25 @@ READ_BACK_TYPES = {
     "VIDEO": "VIDEO",
     "CAROUSEL": "CAROUSEL_ALBUM",
 }
-REFRESH_MIN_AGE = timedelta(hours=24)  # T6: Meta refuses to refresh younger tokens
+# Meta refuses to refresh younger tokens
+# (https://developers.facebook.com/docs/threads/get-started/long-lived-tokens).
+REFRESH_MIN_AGE = timedelta(hours=24)
 PROFILE_URL = "https://www.threads.net/@{username}"
 DOWNLOAD_FAILED_PREFIX = "FAILED_DOWNLOADING"
 
 _URL_RE = re.compile(r"(?i)\b(?:https?://|www\.)[^\s<>\"']+")
-_GRAPHEME_RE = regex.compile(r"\X")
 _EMOJI_RE = regex.compile(r"[\p{Extended_Pictographic}\p{Regional_Indicator}\uFE0F\u20E3]")
 
 
 # -- counting as Threads counts --------------------------------------------------------------------
 def threads_text_length(text: str) -> int:
-    """Characters as Threads counts them: one per grapheme, an emoji as its UTF-8 bytes (T4)."""
+    """Characters as Threads counts them: one per grapheme, an emoji as its UTF-8 bytes.
+
+    The text limit is 500 characters, emoji counted by their UTF-8 bytes
+    (https://developers.facebook.com/docs/threads/posts).
+    """
     return sum(
-        len(grapheme.encode()) if _EMOJI_RE.search(grapheme) else 1
-        for grapheme in _GRAPHEME_RE.findall(text)
+        len(grapheme.encode()) if _EMOJI_RE.search(grapheme) else 1 for grapheme in graphemes(text)
     )
 
 
@@ -90,7 +100,10 @@ def _normalise_link(link: str) -> str:
 
 
 def count_links(text: str, link_attachment: str | None = None) -> int:
-    """Unique links in one post: URLs in the text plus the link attachment (§3.2 limits)."""
+    """Unique links in one post: URLs in the text plus the link attachment.
+
+    (https://developers.facebook.com/docs/threads/posts.)
+    """
     links = {_normalise_link(match.group(0)) for match in _URL_RE.finditer(text)}
     if link_attachment:
         links.add(_normalise_link(link_attachment))
@@ -173,7 +186,7 @@ class ThreadsNetwork(Network):
         if not handle.get("container_id"):
             handle["container_id"] = self._create_container(context, deadline)
             handle["container_created_at"] = timezone.now().isoformat()
-            context.checkpoint()  # stored before anything is published (§3.4)
+            context.checkpoint()  # stored before anything is published
         self._wait_until_finished(context, handle["container_id"], deadline)
         media_id = self._publish(context, handle["container_id"])
         handle["media_id"] = media_id
@@ -195,7 +208,10 @@ class ThreadsNetwork(Network):
         return None  # FINISHED or IN_PROGRESS: publish_part publishes this same container
 
     def _check_budget(self, *, is_reply: bool) -> None:
-        """Raise rate_limited when the profile's 24-hour publishing budget is spent (T7)."""
+        """Raise rate_limited when the profile's 24-hour publishing budget is spent.
+
+        (https://developers.facebook.com/docs/threads/overview.)
+        """
         data = self.graph.get(
             f"{self.user}/threads_publishing_limit",
             fields="quota_usage,config,reply_quota_usage,reply_config",
@@ -261,7 +277,9 @@ class ThreadsNetwork(Network):
             ]
             handle["children"] = children
             context.checkpoint()
-        for child in children:  # every item must be FINISHED before the carousel (T2)
+        # Every item must be FINISHED before the carousel
+        # (https://developers.facebook.com/docs/threads/troubleshooting).
+        for child in children:
             self._wait_until_finished(context, child, deadline)
         return list(children)
 
@@ -274,7 +292,8 @@ class ThreadsNetwork(Network):
         }
         if context.index == 0:  # one topic and one link preview per post: the first part's
             fields["topic_tag"] = _topic(options.get("topic_tag")) or None
-            if not context.part.media:  # T5: link_attachment is for text posts only
+            # link_attachment is for text posts only (https://developers.facebook.com/docs/threads/posts)
+            if not context.part.media:
                 fields["link_attachment"] = options.get("link_attachment") or None
         return fields
 
@@ -314,7 +333,8 @@ class ThreadsNetwork(Network):
                 "container_expired",
                 "The prepared Threads post expired before it was published; Herald prepares it again.",
             )
-        # A failed download can be our URL's fault (a restart, a slow disk): try once more (§3.3).
+        # A failed download can be our URL's fault (a restart, a slow disk): try once more
+        # (https://developers.facebook.com/docs/threads/troubleshooting).
         if reason.startswith(DOWNLOAD_FAILED_PREFIX) and not handle.get("download_retried"):
             handle["download_retried"] = True
             context.checkpoint()
@@ -356,7 +376,7 @@ class ThreadsNetwork(Network):
                 if attempt < settings.THREADS_PUBLISH_RETRIES:
                     time.sleep(settings.THREADS_PUBLISH_RETRY_DELAY)
                     continue
-                # Still "not found": unless it was published after all, start afresh (§3.3).
+                # Still "not found": unless it was published after all, start afresh.
                 if self._container_status(container_id)[0] == "PUBLISHED":
                     return self._find_published(context).remote_id
                 self._drop_containers(context)
@@ -373,7 +393,7 @@ class ThreadsNetwork(Network):
         return PublishedPart(media_id, str(data.get("permalink") or ""))
 
     def _find_published(self, context: PartContext) -> PublishedPart:
-        """The post a PUBLISHED container became, found in the profile's listings (§3.4)."""
+        """The post a PUBLISHED container became, found in the profile's listings."""
         handle = context.handle
         created = _parse_time(handle.get("container_created_at") or handle["created_at"])
         since = created - timedelta(minutes=5)
@@ -534,7 +554,10 @@ def _parse_time(value: str) -> datetime:
 
 # -- tokens ---------------------------------------------------------------------------------------------
 def refresh_due(channel: Channel, now: datetime) -> bool:
-    """Is the channel's token old enough to refresh (T6) and close enough to expiry?"""
+    """Is the channel's token old enough to refresh (24 hours) and close enough to expiry?
+
+    (https://developers.facebook.com/docs/threads/get-started/long-lived-tokens.)
+    """
     refreshed = channel.token_refreshed_at
     if refreshed and now - refreshed < REFRESH_MIN_AGE:
         return False

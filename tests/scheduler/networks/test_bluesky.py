@@ -45,7 +45,7 @@ def fast_retries(settings):
 
 @pytest.fixture
 def short_lived_pds(settings):
-    """A PDS whose access tokens live 10 minutes: the SDK refreshes before every call (§2.1)."""
+    """A PDS whose access tokens live 10 minutes: the SDK refreshes before every call."""
     fake = FakePDS(access_ttl=600).start()
     settings.BLUESKY_DEFAULT_PDS = fake.url
     yield fake
@@ -457,7 +457,7 @@ def test_duplicate_rkey_500_is_recognised_as_already_published(
     membership, bluesky_channel, fake_pds
 ):
     """The PDS stored the record but the answer was lost; the resend meets the 500 of an
-    existing rkey (B13), and getRecord shows it is ours."""
+    existing rkey, and getRecord shows it is ours."""
     post = schedule(membership, [bluesky_channel], "Stored on the first try")
     fake_pds.inject("POST", "createRecord", reset_after_handling=True)
     assert tick_and_publish() == ["retry"]

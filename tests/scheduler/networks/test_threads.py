@@ -383,7 +383,7 @@ def test_quota_exhausted_defers_the_delivery_until_budget_frees(
     assert delivery.status == DeliveryStatus.SCHEDULED
     assert delivery.last_error_code == "publishing_limit"
     assert "2 posts Threads allows in 24 hours" in delivery.last_error
-    assert "try again at" in delivery.last_error
+    assert "try again at" in delivery.error_message()
     frees_at = first_published + 24 * 3600
     assert abs(delivery.next_attempt_at.timestamp() - frees_at) < 3
     assert len(fake_threads.requests_to("POST", CREATE)) == 2  # no container for "three"

@@ -1,0 +1,45 @@
+"""JSON fields that take only the type the schema declares.
+
+DRF's fields coerce: "1" or 1.0 becomes 1, "yes" or 0 becomes a boolean, 42 becomes "42". The
+schema says string, integer or boolean, so a request with another type is refused (400) instead
+of being read as something the client may not have meant.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.validators import RegexValidator
+from rest_framework import serializers
+
+
+class StrictCharField(serializers.CharField):
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return str(super().to_internal_value(data))
+
+
+class StrictIntegerField(serializers.IntegerField):
+    def to_internal_value(self, data: Any) -> int:
+        # JSON Schema counts 2.0 as an integer; a boolean or a string is not one.
+        if isinstance(data, bool) or not isinstance(data, int | float):
+            self.fail("invalid")
+        return int(super().to_internal_value(data))
+
+
+class StrictBooleanField(serializers.BooleanField):
+    def to_internal_value(self, data: Any) -> bool:
+        if not isinstance(data, bool):
+            self.fail("invalid", input=data)
+        return data
+
+
+class AccessTokenField(StrictCharField):
+    """A bearer token as a network issues it: visible ASCII only, which can go in a header."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        message = "An access token has no spaces or special characters: copy it again."
+        kwargs.setdefault("max_length", 2000)
+        super().__init__(**kwargs)
+        self.validators.append(RegexValidator(r"^[\x21-\x7e]+$", message))
