@@ -6,7 +6,8 @@
 
 Held deliveries never reach the dispatcher: only `approve_post` moves them to scheduled (through
 `compose.update_post`, which uses the delivery state machine). A contributor's later change to
-the text, media, options or time sends the post back here (`compose._retime`).
+the text, media, options or time sends the post back here (`compose.update._retime`, and
+`send_back_for_review` for a move on the calendar).
 """
 
 from __future__ import annotations

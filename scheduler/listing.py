@@ -12,6 +12,7 @@ from django.db.models import Exists, F, OuterRef, Prefetch, QuerySet
 
 from accounts.models import Workspace
 
+from .compose import form_ids
 from .models import Delivery, Post, PostPart
 from .overview import OverallStatus, with_overview
 
@@ -48,7 +49,7 @@ class PostFilters:
 
 
 def _int(value: str | None) -> int | None:
-    return int(value) if value and value.isdigit() else None
+    return next(iter(form_ids([value or ""])), None)
 
 
 def _date(value: str | None) -> date | None:

@@ -394,7 +394,7 @@ def _read_capped(
     response: httpx.Response, max_bytes: int, truncate: bool, deadline: float
 ) -> tuple[bytes, bool]:
     declared = response.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > max_bytes and not truncate:
+    if declared.isascii() and declared.isdigit() and int(declared) > max_bytes and not truncate:
         raise OutboundError(f"The answer is larger than {max_bytes // 1024} KB.")
     chunks: list[bytes] = []
     size = 0

@@ -154,7 +154,7 @@ def mark_read(request: HttpRequest, membership: Membership) -> HttpResponse:
     From htmx, one notification comes back as its updated list item and the bell refreshes.
     """
     raw = request.POST.get("id", "")
-    ids = [int(raw)] if raw.isdigit() else None
+    ids = compose.form_ids([raw]) or None
     notifications.mark_read(membership.user, membership.workspace, ids)
     if request.headers.get("HX-Request") and ids:
         note = get_object_or_404(

@@ -153,6 +153,17 @@ def calendar_move(world: World, member: Membership) -> Any:
     return {}, {"delivery": post.deliveries.get().pk, "day": day}, {"post": post}
 
 
+def bulk_cancel_args(world: World, member: Membership) -> Any:
+    """Asks to cancel one post: the confirmation page (each post is checked with can_cancel)."""
+    return {}, {"post": [world.fresh_post().pk], "action": "cancel"}, {}
+
+
+def reschedule_args(world: World) -> Any:
+    post = world.fresh_post()
+    at = timezone.localtime(timezone.now() + timedelta(days=4)).strftime("%Y-%m-%dT%H:%M")
+    return {"pk": post.pk}, {"scheduled_at": at}, {"post": post}
+
+
 def changes_member(member: Membership, world: World, args: dict[str, Any]) -> bool:
     return member.can_change_member(args["target"]) and member.can_grant(Role.VIEWER)
 
@@ -164,6 +175,21 @@ WEB = [
     Route("scheduler:post_detail", build=post_args),
     Route("scheduler:cancel_post", "post", rule("can_cancel", "post"), fresh_post_args()),
     Route("scheduler:retry_delivery", "post", rule("can_publish"), delivery_args),
+    Route("scheduler:bulk_action", "post", build=bulk_cancel_args),
+    Route("scheduler:compose_check", "post", rule("can_compose")),
+    Route("scheduler:compose_autosave", "post", rule("can_compose")),
+    Route("scheduler:upload_media", "post", rule("can_compose")),
+    Route("scheduler:media_file", build=lambda world, member: ({"pk": world.media.pk}, {}, {})),
+    Route("scheduler:link_card"),
+    Route("scheduler:edit_post", allowed=rule("can_change_post", "post"), build=post_args),
+    Route("scheduler:duplicate_post", "post", rule("can_compose"), post_args),
+    Route(
+        "scheduler:reschedule_post",
+        "post",
+        rule("can_change_post", "post"),
+        lambda world, member: reschedule_args(world),
+    ),
+    Route("scheduler:share_post_now", "post", rule("can_publish"), fresh_post_args()),
     Route("scheduler:connect_mastodon", allowed=rule("can_manage_channels")),
     Route("scheduler:mastodon_callback", allowed=rule("can_manage_channels")),
     Route("scheduler:connect_bluesky", allowed=rule("can_manage_channels")),

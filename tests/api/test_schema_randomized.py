@@ -29,6 +29,7 @@ CONFIG = Path(__file__).with_name("schemathesis.toml")
 @pytest.mark.usefixtures("api_objects")
 def test_randomized_run_with_stateful_phase_finds_no_mismatch(
     live_server: Any,
+    tmp_path: Path,
     membership: Membership,
     fake_mastodon: Any,
     fake_pds: Any,
@@ -59,6 +60,7 @@ def test_randomized_run_with_stateful_phase_finds_no_mismatch(
             "HERALD_FAKE_PDS_URL": fake_pds.url,
             "NO_COLOR": "1",
         },
+        cwd=tmp_path,  # schemathesis keeps a cache in its working directory
         capture_output=True,
         text=True,
         timeout=TIME_BUDGET + 120,

@@ -33,6 +33,8 @@ def test_the_composer_drops_odd_channel_ids(browser, mastodon_channel, value):
 @pytest.mark.parametrize("value", ODD_IDS)
 def test_lists_and_bulk_actions_drop_odd_ids(browser, mastodon_channel, value):
     assert browser.get(f"/calendar/?channel={value}").status_code == 200
+    assert browser.get(f"/?channel={value}").status_code == 200
+    assert browser.post("/notifications/read/", {"id": value}).status_code in (200, 302)
     assert browser.post("/posts/bulk/", {"post": [value], "action": "retry"}).status_code in (
         200,
         302,
