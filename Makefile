@@ -57,8 +57,7 @@ clean:
 
 # Browser libraries: npm installs the versions pinned in package-lock.json; each package's
 # distributed file(s) and licence are copied unmodified into static/vendor/<package>/ (committed).
-VENDOR_FILES := htmx.org:dist/htmx.min.js sortablejs:Sortable.min.js axe-core:axe.min.js \
-	@alpinejs/csp:dist/cdn.min.js @vue/reactivity:LICENSE
+VENDOR_FILES := htmx.org:dist/htmx.min.js sortablejs:Sortable.min.js axe-core:axe.min.js
 vendor:
 	npm ci --ignore-scripts --no-audit --no-fund
 	rm -rf static/vendor
