@@ -74,7 +74,13 @@ def post_queryset(workspace: Workspace) -> QuerySet[Post]:
         .prefetch_related(
             "parts",
             PART_MEDIA_PREFETCH,
-            Prefetch("deliveries", Delivery.objects.select_related("channel").order_by("pk")),
+            # Lists never need a channel's credentials: skip decrypting them for every row.
+            Prefetch(
+                "deliveries",
+                Delivery.objects.select_related("channel")
+                .defer("channel__credentials")
+                .order_by("pk"),
+            ),
             Prefetch(
                 "activity",
                 Activity.objects.filter(verb__in=approvals.DECISIONS)

@@ -449,10 +449,18 @@ class PostSerializer(serializers.ModelSerializer):
             "updated_at",
         ]
 
+    def _nested(self, serializer_class: type[serializers.Serializer]) -> serializers.Serializer:
+        """One instance of a nested serializer for every post of a list: building a
+        serializer's fields costs more than using them, so a list of 200 posts builds them once."""
+        cache = self.__dict__.setdefault("_nested_serializers", {})
+        if serializer_class not in cache:
+            cache[serializer_class] = serializer_class()
+        return cache[serializer_class]
+
     @extend_schema_field(ApprovalSerializer)
     def get_approval(self, post: Post) -> dict[str, Any]:
         entries = approvals.history(post)
-        return ApprovalSerializer(
+        return self._nested(ApprovalSerializer).to_representation(
             {
                 "state": approvals.state(post, entries),
                 "history": [
@@ -466,14 +474,15 @@ class PostSerializer(serializers.ModelSerializer):
                     for entry in entries
                 ],
             }
-        ).data
+        )
 
     @extend_schema_field(PartSerializer(many=True))
     def get_parts(self, post: Post) -> list[dict[str, Any]]:
+        media_field = self._nested(MediaSerializer)
         return [
             {
                 "text": part.text,
-                "media": MediaSerializer(part.ordered_media(), many=True).data,
+                "media": [media_field.to_representation(m) for m in part.ordered_media()],
             }
             for part in post.parts.all()
         ]
