@@ -64,6 +64,16 @@ def test_media_alt_text_must_be_a_string(api):
     assert changed.json()["alt_text"] == "A pixel"
 
 
+def test_media_alt_text_longer_than_the_schema_allows_is_refused_even_if_it_trims_shorter(api):
+    media_id = api.post(f"{API}/media", {"file": png_upload()}).json()["id"]
+
+    padded = " " + "r" * 5000  # 5,001 characters sent; 5,000 after trimming
+    response = api.patch(f"{API}/media/{media_id}", {"alt_text": padded}, format="json")
+
+    assert response.status_code == 400
+    assert Media.objects.get(pk=media_id).alt_text == ""
+
+
 def test_channel_paused_must_be_a_json_boolean(api, mastodon_channel):
     for wrong in ("yes", 1, "true"):
         response = api.patch(
