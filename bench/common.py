@@ -10,6 +10,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -166,6 +167,86 @@ def _vm_hwm_kb(pid: int) -> int:
     except FileNotFoundError:
         pass
     return 0
+
+
+class CpuMeter:
+    """CPU seconds used by every process on the machine while it runs, grouped by role.
+
+    Samples /proc twice a second in a thread; a process that ends between two samples loses
+    at most its last half second (pool threads never end; PostgreSQL backends of the workers
+    live as long as their connections).
+    """
+
+    def __init__(self, roles: dict[int, str] | None = None) -> None:
+        self.roles = dict(roles or {})  # pid -> role, for processes the caller started
+        self.seen: dict[int, tuple[str, float]] = {}  # pid -> (role, CPU seconds at last look)
+        self.base: dict[int, float] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._ticks = os.sysconf("SC_CLK_TCK")
+
+    def start(self) -> CpuMeter:
+        self._sample(first=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> dict[str, float]:
+        self._stop.set()
+        self._thread.join()
+        self._sample()
+        totals: dict[str, float] = {}
+        for pid, (role, seconds) in self.seen.items():
+            totals[role] = totals.get(role, 0.0) + seconds - self.base.get(pid, 0.0)
+        return dict(sorted(totals.items(), key=lambda item: -item[1]))
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.5):
+            self._sample()
+
+    def _sample(self, *, first: bool = False) -> None:
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            pid = int(entry.name)
+            try:
+                stat = (entry / "stat").read_text()
+                fields = stat[stat.rindex(")") + 2 :].split()
+                seconds = (int(fields[11]) + int(fields[12])) / self._ticks
+                if pid not in self.seen:
+                    role = self._role(pid, entry)
+                    if first:
+                        self.base[pid] = seconds
+                else:
+                    role = self.seen[pid][0]
+            except (FileNotFoundError, ProcessLookupError, ValueError, IndexError):
+                continue
+            self.seen[pid] = (role, seconds)
+
+    def _role(self, pid: int, entry: Path) -> str:
+        if pid in self.roles:
+            return self.roles[pid]
+        command = (entry / "cmdline").read_bytes().replace(b"\x00", b" ").decode(errors="replace")
+        if pid == os.getpid():
+            return "benchmark"
+        for needle, role in (
+            (" worker ", "celery workers"),
+            (" beat ", "celery beat"),
+            ("postgres", "postgresql"),
+            ("redis-server", "redis"),
+            ("py-spy", "py-spy"),
+        ):
+            if needle in command:
+                return role
+        parent = _parent(pid)
+        return self.roles.get(parent, "other") if parent else "other"
+
+
+def _parent(pid: int) -> int:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        return int(stat[stat.rindex(")") + 2 :].split()[1])
+    except (FileNotFoundError, ValueError, IndexError):
+        return 0
 
 
 def wait_until(condition, *, timeout: float, interval: float = 0.2) -> bool:  # type: ignore[no-untyped-def]

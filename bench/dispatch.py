@@ -17,7 +17,15 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
-from common import Processes, flush_broker, percentile, reset_tables, setup_django, wait_until
+from common import (
+    CpuMeter,
+    Processes,
+    flush_broker,
+    percentile,
+    reset_tables,
+    setup_django,
+    wait_until,
+)
 
 
 def main() -> None:
@@ -144,19 +152,31 @@ def run(
         first_due = timezone.now().replace(microsecond=0) + timedelta(seconds=8)
         make_deliveries(workspace, channel_rows, count, first_due=first_due, spacing=spacing)
         last_due = first_due + timedelta(seconds=spacing * (count - 1))
+        wait_until(lambda: timezone.now() >= first_due - timedelta(seconds=4), timeout=10)
+        meter = CpuMeter({fake.process.pid: "fake Mastodon"}).start()  # from the first claim on
         done = wait_until(
             lambda: Delivery.objects.filter(status=DeliveryStatus.PUBLISHED).count() >= count,
             timeout=(last_due - timezone.now()).total_seconds() + args.timeout,
             interval=0.5,
         )
+        cpu = meter.stop()
         time.sleep(3)  # let any duplicate show up before counting
         report(
             name, fake, processes, count=count, channels=channels, first_due=first_due, done=done
         )
+        print_cpu(cpu, count)
     finally:
         processes.stop()
     if args.profile:
         print_profile(processes.log_dir, count)
+
+
+def print_cpu(cpu: dict[str, float], publishes: int) -> None:
+    """CPU time of every process on the machine from the first claim to the last publish."""
+    total = sum(cpu.values())
+    print(f"CPU, whole machine    {total:.1f} s = {1000 * total / publishes:.2f} ms per publish")
+    for role, seconds in cpu.items():
+        print(f"  {role:<20}{seconds:7.1f} s  {1000 * seconds / publishes:6.2f} ms per publish")
 
 
 def print_profile(log_dir: Path, publishes: int) -> None:

@@ -52,7 +52,8 @@ def hold_received_claim(request: Any = None, **kwargs: Any) -> None:
     if request is not None and request.name == "scheduler.tasks.publish":
         from scheduler import leases
 
-        leases.hold(*_claim_of(request.args))
+        for delivery_id, token in _claims_of(request.args):
+            leases.hold(delivery_id, token)
 
 
 @task_postrun.connect
@@ -62,11 +63,14 @@ def release_claim(sender: Any = None, args: Any = None, **kwargs: Any) -> None:
     if getattr(sender, "name", "") == "scheduler.tasks.publish" and args:
         from scheduler import leases
 
-        leases.release(*_claim_of(args))
+        for delivery_id, token in _claims_of(args):
+            leases.release(delivery_id, token)
 
 
-def _claim_of(args: Any) -> tuple[int, Any]:
+def _claims_of(args: Any) -> list[tuple[int, Any]]:
+    """The (delivery id, claim token) pairs of a publish task's arguments: a batch of ids, or
+    one id (a task enqueued by an earlier version)."""
     from uuid import UUID
 
-    delivery_id, token = args
-    return int(delivery_id), UUID(token)
+    ids, token = args
+    return [(int(pk), UUID(token)) for pk in ([ids] if isinstance(ids, int) else ids)]

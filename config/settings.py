@@ -192,8 +192,10 @@ else:
         "data_folder_out": str(_broker_dir / "queue"),
         "processed_folder": str(_broker_dir / "processed"),
         "store_processed": False,
+        # The fan-out exchanges' table (kombu's default is ./control, in the working directory).
+        "control_folder": str(_broker_dir / "control"),
     }
-    for _folder in ("queue", "processed"):
+    for _folder in ("queue", "processed", "control"):
         (_broker_dir / _folder).mkdir(parents=True, exist_ok=True)
 CELERY_TASK_IGNORE_RESULT = True
 # Celery's Django fixup closes every database connection before and after each task unless
@@ -214,6 +216,11 @@ HERALD_DISPATCH_INTERVAL = env.float("HERALD_DISPATCH_INTERVAL", default=2.0)  #
 # goes out on its second rather than at the next tick.
 HERALD_CLAIM_AHEAD = env.float("HERALD_CLAIM_AHEAD", default=HERALD_DISPATCH_INTERVAL * 2 + 1)
 HERALD_CLAIM_BATCH = env.int("HERALD_CLAIM_BATCH", default=2000)
+# Deliveries due in the same second go to a worker as one task of up to this many; a worker
+# process sends them on its HERALD_PUBLISH_THREADS publishing threads, all of its tasks sharing
+# them (scheduler/publishing.py).
+HERALD_PUBLISH_BATCH = env.int("HERALD_PUBLISH_BATCH", default=20)
+HERALD_PUBLISH_THREADS = env.int("HERALD_PUBLISH_THREADS", default=32)
 # A worker renews the lease of each claim it holds every few seconds (scheduler/leases.py), so a
 # dead worker's claims are taken over this many seconds after it stopped.
 HERALD_LEASE_SECONDS = env.int("HERALD_LEASE_SECONDS", default=30)

@@ -51,7 +51,14 @@ class ActorMiddleware:
 _UNSET: Any = object()
 
 
-def record(
+def record(verb: ActivityVerb | str, **subject: Any) -> Activity:
+    """Add one entry to the workspace's log (the arguments are `entry`'s)."""
+    activity = entry(verb, **subject)
+    activity.save()
+    return activity
+
+
+def entry(
     verb: ActivityVerb | str,
     *,
     workspace_id: int,
@@ -61,14 +68,16 @@ def record(
     member: User | None = None,
     changes: dict[str, Any] | None = None,
 ) -> Activity:
-    """Add one entry to the workspace's log. `actor` defaults to the current request's user."""
+    """An entry, not saved yet (`record` saves it; a batch goes through `bulk_create`).
+
+    `actor` defaults to the current request's user."""
     if actor is _UNSET:
         actor = current_actor()
     if channel is not None:
         changes = {"channel": channel.handle, "network": channel.network, **(changes or {})}
     if member is not None:
         changes = {"member": member.email, **(changes or {})}
-    return Activity.objects.create(
+    return Activity(
         workspace_id=workspace_id,
         actor=actor,
         verb=verb,

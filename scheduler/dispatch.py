@@ -14,6 +14,10 @@ a conditional UPDATE, so a delivery is claimed by one tick only.
    due second, so they go out on time rather than at the next tick. The lease runs until
    HERALD_START_GRACE after the due second; the worker that receives the task renews it
    (`scheduler.leases`).
+
+Claims are enqueued in batches: those of one tick due in the same second, HERALD_PUBLISH_BATCH at
+most per task, so a burst costs one task and a few statements per batch rather than per delivery
+(`scheduler.publishing`).
 """
 
 from __future__ import annotations
@@ -57,10 +61,11 @@ class TickResult:
 def run_tick(
     now: datetime | None = None,
     *,
-    enqueue: Callable[[Claim], None],
+    enqueue: Callable[[list[Claim]], None],
     backlog: Callable[[], int] | None = None,
 ) -> TickResult:
-    """Run one dispatch tick. Returns what it did; `enqueue` receives each claim after commit.
+    """Run one dispatch tick. Returns what it did; `enqueue` receives each batch of claims
+    (one token, one due second) after commit.
 
     `backlog` counts the publish tasks still waiting in the broker for a worker to fetch them.
     """
@@ -72,8 +77,8 @@ def run_tick(
     )
     # claim_due and reclaim_expired commit their own transactions, so the claims are visible
     # to the workers that receive them.
-    for claim in result.reclaimed + result.claimed:
-        enqueue(claim)
+    for batch in batches(result.reclaimed + result.claimed, settings.HERALD_PUBLISH_BATCH):
+        enqueue(batch)
     EngineHeartbeat.touch(HEARTBEAT)
     if result.missed or result.reclaimed or result.claimed:
         logger.info(
@@ -83,6 +88,18 @@ def run_tick(
             result.missed,
         )
     return result
+
+
+def batches(claims: list[Claim], size: int) -> list[list[Claim]]:
+    """Claims grouped by token and due second, in order, at most `size` per batch."""
+    groups: dict[tuple[uuid.UUID, datetime], list[Claim]] = {}
+    for claim in claims:
+        groups.setdefault((claim.token, claim.eta.replace(microsecond=0)), []).append(claim)
+    return [
+        group[start : start + size]
+        for group in groups.values()
+        for start in range(0, len(group), max(1, size))
+    ]
 
 
 def claim_due(now: datetime, *, limit: int, ahead: float) -> list[Claim]:

@@ -47,10 +47,24 @@ def delivery_payload(delivery: Delivery) -> dict[str, Any]:
 
 
 def delivery_published(delivery: Delivery) -> None:
-    _log_delivery("published", delivery)
-    emit(
-        "delivery.published", workspace_id=delivery.workspace_id, payload=delivery_payload(delivery)
-    )
+    deliveries_published([delivery])
+
+
+def deliveries_published(deliveries: list[Delivery]) -> None:
+    """A publish batch's successes: their activity entries and webhooks, in a few queries."""
+    from . import notices
+
+    try:
+        notices.deliveries_published(deliveries)
+    except Exception:
+        logger.exception("could not record activity for %d published deliveries", len(deliveries))
+    items = [(d.workspace_id, delivery_payload(d)) for d in deliveries]
+    for workspace_id, payload in items:
+        logger.info("delivery.published workspace=%s %s", workspace_id, payload)
+    try:
+        webhooks.enqueue_events("delivery.published", items)
+    except Exception:
+        logger.exception("delivery.published: could not enqueue webhooks")
 
 
 def delivery_failed(delivery: Delivery) -> None:

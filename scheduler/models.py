@@ -6,13 +6,15 @@ API never look a row up without it.
 
 from __future__ import annotations
 
+import json
 import logging
 from datetime import datetime
 from typing import Any
 
 from django.conf import settings
-from django.db import models, transaction
-from django.db.models import Q
+from django.db import connections, models, transaction
+from django.db.models import Case, Q, Value, When
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from accounts.models import Workspace, validate_timezone
@@ -177,6 +179,9 @@ class Post(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     objects = WorkspaceQuerySet.as_manager()
+    # Lists prefetched with `to_attr` (PARTS_PREFETCH, the API's post_queryset).
+    part_list: list[PostPart]
+    delivery_list: list[Delivery]
 
     class Meta:
         ordering = ["-created_at"]
@@ -204,8 +209,11 @@ class PostPart(models.Model):
         return f"{self.post_id}#{self.position}"
 
     def ordered_media(self) -> list[Media]:
-        """The part's media in order; no query when fetched with `PART_MEDIA_PREFETCH`."""
-        return [link.media for link in self.partmedia_set.all()]
+        """The part's media in order; no query when fetched with `PARTS_PREFETCH`."""
+        links = getattr(self, "media_links", None)
+        if links is None:
+            links = self.partmedia_set.select_related("media").order_by("position", "pk")
+        return [link.media for link in links]
 
 
 class PartMedia(models.Model):
@@ -220,10 +228,19 @@ class PartMedia(models.Model):
         return f"{self.part_id}: media {self.media_id}"
 
 
-# For lists of posts: `.prefetch_related("parts", PART_MEDIA_PREFETCH)` then `part.ordered_media()`
-# costs two queries for the whole page instead of one per part.
-PART_MEDIA_PREFETCH = models.Prefetch(
-    "parts__partmedia_set", PartMedia.objects.select_related("media").order_by("position", "pk")
+# For lists of posts: `.prefetch_related(PARTS_PREFETCH)`, then `post.part_list` and
+# `part.ordered_media()`, costs two queries for the whole page instead of one per part. Plain
+# lists (`to_attr`), not related managers: a page of 200 posts then builds no QuerySet per post.
+PARTS_PREFETCH = models.Prefetch(
+    "parts",
+    PostPart.objects.prefetch_related(
+        models.Prefetch(
+            "partmedia_set",
+            PartMedia.objects.select_related("media").order_by("position", "pk"),
+            to_attr="media_links",
+        )
+    ),
+    to_attr="part_list",
 )
 
 
@@ -237,6 +254,49 @@ class DeliveryQuerySet(WorkspaceQuerySet):
 
     def lease_expired(self, now: datetime) -> DeliveryQuerySet:
         return self.filter(status=DeliveryStatus.PUBLISHING, claimed_until__lt=now)
+
+    def update_each(self, deliveries: list[Delivery], fields: list[str]) -> int:
+        """Write `fields` of each of `deliveries` (those in this queryset) in one UPDATE; returns
+        the rows written. Like `bulk_update`, but cheaper for a publish batch, whose writes share
+        most of their values: a field holding one value in every instance is set plainly, and
+        the others per row, from one JSON object keyed by id on PostgreSQL (elsewhere by CASE
+        on the id, whose branches cost the ORM far more than the database)."""
+        if not deliveries:
+            return 0
+        connection = connections[self.db]
+        values: dict[str, Any] = {}
+        for name in fields:
+            field = Delivery._meta.get_field(name)
+            assert isinstance(field, models.Field)
+            first = getattr(deliveries[0], name)
+            if all(getattr(d, name) == first for d in deliveries[1:]):
+                values[name] = first
+            elif connection.vendor == "postgresql":
+                values[name] = _per_row(field, deliveries, connection)
+            else:
+                values[name] = Case(
+                    *(
+                        When(pk=d.pk, then=Value(getattr(d, name), output_field=field))
+                        for d in deliveries
+                    ),
+                    output_field=field,
+                )
+        return self.filter(pk__in=[d.pk for d in deliveries]).update(**values)
+
+
+def _per_row(field: models.Field[Any, Any], rows: list[Any], connection: Any) -> RawSQL:
+    """Each row's own value of `field`, looked up by id in one JSON parameter (PostgreSQL)."""
+    by_id = {}
+    for row in rows:
+        value = getattr(row, field.attname)
+        plain = value is None or isinstance(field, models.JSONField)
+        by_id[str(row.pk)] = value if plain else field.value_to_string(row)
+    row_id = f"{connection.ops.quote_name(type(rows[0])._meta.db_table)}.id::text"
+    if isinstance(field, models.JSONField):
+        sql = f"(%s::jsonb -> {row_id})"
+    else:
+        sql = f"CAST((%s::jsonb ->> {row_id}) AS {field.cast_db_type(connection)})"
+    return RawSQL(sql, [json.dumps(by_id)], output_field=field)
 
 
 class Delivery(models.Model):

@@ -9,7 +9,7 @@ from accounts.models import NotificationKind
 
 from . import activity
 from .approvals import excerpt, post_link
-from .models import ActivityVerb, Channel, Delivery
+from .models import Activity, ActivityVerb, Channel, Delivery
 
 
 def delivery_outcome(verb: str, delivery: Delivery) -> None:
@@ -40,6 +40,20 @@ def delivery_outcome(verb: str, delivery: Delivery) -> None:
         kind=NotificationKind.DELIVERY_FAILED,
         text=f"{excerpt(post)} {what} on {channel.handle}: {delivery.last_error or 'no reason given'}",
         link=post_link(post),
+    )
+
+
+def deliveries_published(deliveries: list[Delivery]) -> None:
+    """Log deliveries published (nobody is notified of a success), in one INSERT."""
+    Activity.objects.bulk_create(
+        activity.entry(
+            ActivityVerb.PUBLISHED,
+            workspace_id=d.workspace_id,
+            actor=None,
+            post=d.post,
+            channel=d.channel,
+        )
+        for d in deliveries
     )
 
 

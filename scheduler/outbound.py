@@ -18,7 +18,8 @@ images, and webhooks all go through here. The rules:
    client library decides to open (an OAuth endpoint, a PDS named in a DID document) is checked.
 5. Time and response size are capped, and every request carries one User-Agent.
 
-Clients: `session()` is a requests.Session (Mastodon.py takes one as `session=`), `client()` and
+Clients: `session()` is a requests.Session (Mastodon.py takes one as `session=`; `thread_session()`
+is one kept per thread, for keep-alive), `client()` and
 `transport()` serve httpx (the atproto SDK), and `fetch()` is a one-shot request for link cards
 and webhooks.
 """
@@ -28,9 +29,11 @@ from __future__ import annotations
 import ipaddress
 import re
 import socket
+import threading
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from http.cookiejar import DefaultCookiePolicy
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -240,11 +243,26 @@ def session(*, max_bytes: int | None = None, timeout: float | None = None) -> re
     """A requests.Session that only reaches checked addresses (see the module docstring)."""
     guarded = requests.Session()
     guarded.trust_env = False  # no proxies or .netrc from the environment
+    # Never keep a cookie: one server's cookie must not ride along with another account's call.
+    guarded.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
     guarded.headers["User-Agent"] = USER_AGENT
     adapter = GuardedAdapter(max_bytes=max_bytes, timeout=timeout)
     guarded.mount("http://", adapter)
     guarded.mount("https://", adapter)
     return guarded
+
+
+_threads = threading.local()
+
+
+def thread_session() -> requests.Session:
+    """This thread's guarded session, kept across calls: its connections stay open between one
+    publish and the next to the same server (HTTP keep-alive), instead of a new TCP (and TLS)
+    handshake each time. It keeps no cookie, and each call carries its own credentials."""
+    shared = getattr(_threads, "session", None)
+    if shared is None:
+        shared = _threads.session = session()
+    return shared
 
 
 def _capped(chunks: Iterable[bytes], max_bytes: int) -> Iterator[bytes]:

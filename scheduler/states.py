@@ -28,7 +28,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 if TYPE_CHECKING:
-    from .models import Delivery
+    from .models import Delivery, DeliveryQuerySet
 
 
 class DeliveryStatus(models.TextChoices):
@@ -82,6 +82,35 @@ def apply(
         rows = rows.filter(claim_token=under_claim)
     # updated_at by hand: update() skips auto_now, and calendar feeds read it as LAST-MODIFIED.
     return rows.update(status=target, **{"updated_at": timezone.now(), **changes})
+
+
+def apply_each(
+    queryset: DeliveryQuerySet, moves: list[tuple[Delivery, str, dict[str, Any]]]
+) -> None:
+    """Move several deliveries, each by its own transition and with its own changes, in one
+    UPDATE per transition and set of changed fields (a publish batch ends this way).
+
+    Each row of `queryset` must be in a source state of its move (lock them first): raises
+    IllegalTransition otherwise. The instances are updated in memory.
+    """
+    now = timezone.now()
+    groups: dict[tuple[str, tuple[str, ...]], list[Delivery]] = {}
+    for delivery, name, changes in moves:
+        delivery.status = TRANSITIONS[name][1]
+        delivery.updated_at = now
+        for field_name, value in changes.items():
+            setattr(delivery, field_name, value)
+        groups.setdefault((name, tuple(sorted(changes))), []).append(delivery)
+    for (name, fields), deliveries in groups.items():
+        sources, _ = TRANSITIONS[name]
+        moved = queryset.filter(status__in=sources).update_each(
+            deliveries, ["status", "updated_at", *fields]
+        )
+        if moved != len(deliveries):
+            raise IllegalTransition(
+                f"{len(deliveries) - moved} of {len(deliveries)} deliveries cannot {name}: "
+                f"they are no longer {' or '.join(sources)}"
+            )
 
 
 def transition(

@@ -34,12 +34,15 @@ def broker_backlog() -> int:
 
 
 @shared_task(ignore_result=True, acks_late=False)
-def publish(delivery_id: int, claim_token: str) -> str:
-    return publishing.publish_delivery(delivery_id, claim_token=UUID(claim_token))
+def publish(delivery_ids: list[int] | int, claim_token: str) -> dict[int, str]:
+    """Publish a batch of claimed deliveries (one id: a task enqueued by an earlier version)."""
+    ids = [delivery_ids] if isinstance(delivery_ids, int) else list(delivery_ids)
+    return publishing.publish_batch(ids, claim_token=UUID(claim_token))
 
 
-def enqueue_publish(claim: dispatch.Claim) -> None:
-    publish.apply_async((claim.delivery_id, str(claim.token)), eta=claim.eta)
+def enqueue_publish(batch: list[dispatch.Claim]) -> None:
+    ids = [claim.delivery_id for claim in batch]
+    publish.apply_async((ids, str(batch[0].token)), eta=min(claim.eta for claim in batch))
 
 
 @shared_task(ignore_result=True)

@@ -124,24 +124,30 @@ def enqueue_event(event: str, *, workspace_id: int, payload: dict[str, Any]) -> 
 
     Returns the new WebhookDelivery ids. Sending starts after the surrounding commit.
     """
-    webhooks = [
-        webhook
-        for webhook in Webhook.objects.for_workspace(workspace_id)
-        if event in (webhook.events or [])
-    ]
-    if not webhooks:
+    return enqueue_events(event, [(workspace_id, payload)])
+
+
+def enqueue_events(event: str, items: list[tuple[int, dict[str, Any]]]) -> list[int]:
+    """`enqueue_event` for several (workspace id, payload) pairs: each pair is one event, with
+    its own id. One query finds the webhooks of every workspace concerned."""
+    subscribed: dict[int, list[Webhook]] = {}
+    for webhook in Webhook.objects.filter(workspace_id__in={ws for ws, _ in items}):
+        if event in (webhook.events or []):
+            subscribed.setdefault(webhook.workspace_id, []).append(webhook)
+    if not subscribed:
         return []
-    event_id = uuid.uuid4()
     now = timezone.now()
-    body = {
-        "id": str(event_id),
-        "event": event,
-        "created_at": now.isoformat(),
-        "workspace_id": workspace_id,
-        "data": json.loads(json.dumps(payload, cls=DjangoJSONEncoder)),
-    }
-    with transaction.atomic():  # a failure here must not break a caller's transaction
-        rows = WebhookDelivery.objects.bulk_create(
+    rows = []
+    for workspace_id, payload in items:
+        event_id = uuid.uuid4()
+        body = {
+            "id": str(event_id),
+            "event": event,
+            "created_at": now.isoformat(),
+            "workspace_id": workspace_id,
+            "data": json.loads(json.dumps(payload, cls=DjangoJSONEncoder)),
+        }
+        rows += [
             WebhookDelivery(
                 webhook=webhook,
                 event=event,
@@ -150,8 +156,10 @@ def enqueue_event(event: str, *, workspace_id: int, payload: dict[str, Any]) -> 
                 next_attempt_at=now,
                 created_at=now,
             )
-            for webhook in webhooks
-        )
+            for webhook in subscribed.get(workspace_id, [])
+        ]
+    with transaction.atomic():  # a failure here must not break a caller's transaction
+        rows = WebhookDelivery.objects.bulk_create(rows)
     ids = [row.pk for row in rows]
     transaction.on_commit(
         lambda: hooks.webhook_deliveries_logged.send(sender=WebhookDelivery, ids=ids)

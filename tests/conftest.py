@@ -116,7 +116,7 @@ def tick_and_publish(now: datetime | None = None) -> list[str]:
     from scheduler.publishing import publish_delivery
 
     claims: list[Any] = []
-    run_tick(now, enqueue=claims.append)
+    run_tick(now, enqueue=claims.extend)
     return [publish_delivery(c.delivery_id, claim_token=c.token) for c in claims]
 
 

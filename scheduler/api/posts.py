@@ -17,7 +17,7 @@ from accounts.models import CANCEL_REFUSED, Membership, Workspace
 
 from .. import approvals, compose, states
 from ..models import (
-    PART_MEDIA_PREFETCH,
+    PARTS_PREFETCH,
     Activity,
     Channel,
     Delivery,
@@ -72,14 +72,14 @@ def post_queryset(workspace: Workspace) -> QuerySet[Post]:
         Post.objects.for_workspace(workspace)
         .select_related("author")
         .prefetch_related(
-            "parts",
-            PART_MEDIA_PREFETCH,
+            PARTS_PREFETCH,
             # Lists never need a channel's credentials: skip decrypting them for every row.
             Prefetch(
                 "deliveries",
                 Delivery.objects.select_related("channel")
                 .defer("channel__credentials")
                 .order_by("pk"),
+                to_attr="delivery_list",
             ),
             Prefetch(
                 "activity",
@@ -276,7 +276,7 @@ class PostDetailView(WorkspaceView):
             raise split_compose_errors(error.errors) from error
         except compose.PostNotEditable as error:
             raise conflict(str(error)) from error
-        deliveries = {d.pk: d for d in post.deliveries.all()}
+        deliveries = {d.pk: d for d in post.delivery_list}
         not_changed = [
             {
                 "delivery": pk,

@@ -430,7 +430,7 @@ class PostSerializer(serializers.ModelSerializer):
     author = AuthorSerializer(allow_null=True)
     approval = serializers.SerializerMethodField()
     parts = serializers.SerializerMethodField()
-    deliveries = DeliverySerializer(many=True)
+    deliveries = DeliverySerializer(many=True, source="delivery_list")
     options = OptionsSerializer()
     tags = serializers.ListField(child=StrictCharField())
 
@@ -484,7 +484,7 @@ class PostSerializer(serializers.ModelSerializer):
                 "text": part.text,
                 "media": [media_field.to_representation(m) for m in part.ordered_media()],
             }
-            for part in post.parts.all()
+            for part in post.part_list
         ]
 
 

@@ -14,6 +14,7 @@ from .common import (
     PostNotEditable,
     form_ids,
     parts_for,
+    parts_for_deliveries,
     parts_for_post,
     validate_for_channels,
 )
@@ -38,6 +39,7 @@ __all__ = [
     "form_ids",
     "parse_local",
     "parts_for",
+    "parts_for_deliveries",
     "parts_for_post",
     "retry_delivery",
     "save_draft",

@@ -59,23 +59,49 @@ class PartInput:
 
 def parts_for(delivery: Delivery) -> list[PartContent]:
     """What this delivery publishes: the channel's override if any, else the post's parts."""
-    if delivery.override_parts:
-        wanted = {pk for part in delivery.override_parts for pk in part.get("media", [])}
-        media = Media.objects.for_workspace(delivery.workspace_id).in_bulk(wanted)
-        return [
+    return parts_for_deliveries([delivery])[delivery.pk]
+
+
+def parts_for_deliveries(deliveries: Iterable[Delivery]) -> dict[int, list[PartContent]]:
+    """`parts_for` of many deliveries (a publish batch), in at most three queries in all."""
+    deliveries = list(deliveries)
+    wanted = {
+        pk for d in deliveries for part in d.override_parts or () for pk in part.get("media", [])
+    }
+    media = Media.objects.in_bulk(wanted) if wanted else {}
+    post_ids = {d.post_id for d in deliveries if not d.override_parts}
+    by_post: dict[int, list[PartContent]] = {pk: [] for pk in post_ids}
+    if post_ids:
+        parts = _with_ordered_media(PostPart.objects.filter(post_id__in=post_ids))
+        for part in parts.order_by("post_id", "position"):
+            by_post[part.post_id].append(PartContent(part.text, list(part.media.all())))
+    contents: dict[int, list[PartContent]] = {}
+    for d in deliveries:
+        if not d.override_parts:
+            contents[d.pk] = by_post[d.post_id]
+            continue
+        # An override names media by id: only the workspace's own are ever attached.
+        own = {pk: m for pk, m in media.items() if m.workspace_id == d.workspace_id}
+        contents[d.pk] = [
             PartContent(
-                part.get("text", ""), [media[pk] for pk in part.get("media", []) if pk in media]
+                part.get("text", ""), [own[pk] for pk in part.get("media", []) if pk in own]
             )
-            for part in delivery.override_parts
+            for part in d.override_parts
         ]
-    return parts_for_post(delivery.post)
+    return contents
 
 
 def parts_for_post(post: Post) -> list[PartContent]:
     """The post's own parts (without any channel's override)."""
-    ordered_media = Prefetch("media", queryset=Media.objects.order_by("partmedia__position"))
-    parts = post.parts.prefetch_related(ordered_media)
-    return [PartContent(part.text, list(part.media.all())) for part in parts]
+    return [
+        PartContent(part.text, list(part.media.all())) for part in _with_ordered_media(post.parts)
+    ]
+
+
+def _with_ordered_media(parts: Any) -> Any:
+    return parts.prefetch_related(
+        Prefetch("media", queryset=Media.objects.order_by("partmedia__position"))
+    )
 
 
 def _inputs(contents: list[PartContent]) -> list[PartInput]:

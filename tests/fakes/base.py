@@ -107,6 +107,7 @@ class FakeServer:
         self.lock = threading.RLock()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
+        self._connections: set[socket.socket] = set()  # open (kept-alive) client connections
         self.register_routes()
 
     # -- to override -------------------------------------------------------------------------
@@ -142,6 +143,19 @@ class FakeServer:
 
         class _Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # Headers and body go out at once, as real servers send them (TCP_NODELAY): with
+            # Nagle's algorithm the body would wait for the client's delayed ACK (40 ms).
+            disable_nagle_algorithm = True
+
+            def setup(self) -> None:
+                super().setup()
+                with fake.lock:
+                    fake._connections.add(self.connection)
+
+            def finish(self) -> None:
+                with fake.lock:
+                    fake._connections.discard(self.connection)
+                super().finish()
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass
@@ -157,10 +171,17 @@ class FakeServer:
         return self
 
     def stop(self) -> None:
+        """Stop listening and close every open connection: a stopped server answers nothing,
+        not even on a connection a client kept alive."""
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
             self._server = None
+        with self.lock:
+            connections, self._connections = list(self._connections), set()
+        for connection in connections:
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
 
     # -- internals ---------------------------------------------------------------------------
     def _take_fault(self, method: str, path: str) -> Fault | None:

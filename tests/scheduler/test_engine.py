@@ -50,7 +50,7 @@ def test_post_due_within_claim_ahead_is_claimed_with_its_eta(
     post = schedule(membership, [mastodon_channel], "Soon", at=due)
 
     claims: list[Any] = []
-    dispatch.run_tick(enqueue=claims.append)
+    dispatch.run_tick(enqueue=claims.extend)
 
     assert [c.eta for c in claims] == [due]
     assert post.deliveries.get().status == DeliveryStatus.PUBLISHING
@@ -68,7 +68,7 @@ def test_cancelled_post_is_not_published(membership, mastodon_channel, fake_mast
 def test_stale_claim_token_does_nothing(membership, mastodon_channel, fake_mastodon):
     post = schedule(membership, [mastodon_channel], "Hi")
     claims: list[Any] = []
-    dispatch.run_tick(enqueue=claims.append)
+    dispatch.run_tick(enqueue=claims.extend)
     import uuid
 
     assert publish_delivery(claims[0].delivery_id, claim_token=uuid.uuid4()) == "stale"
@@ -172,7 +172,7 @@ def test_expired_lease_after_request_reached_network_publishes_one_status(
     settings.HERALD_LEASE_SECONDS = 30
     post = schedule(membership, [mastodon_channel], "Stalled worker")
     claims: list[Any] = []
-    dispatch.run_tick(enqueue=claims.append)
+    dispatch.run_tick(enqueue=claims.extend)
     delivery = post.deliveries.get()
     first_claim = claims[0]
 
@@ -186,7 +186,7 @@ def test_expired_lease_after_request_reached_network_publishes_one_status(
         # ...and while this worker is stalled the lease expires and another tick reclaims.
         later = timezone.now() + timedelta(seconds=60)
         takeover["claims"] = []
-        dispatch.run_tick(later, enqueue=takeover["claims"].append)
+        dispatch.run_tick(later, enqueue=takeover["claims"].extend)
         mastodon_network.Mastodon.status_post = real_post
         takeover["outcomes"] = [
             publish_delivery(c.delivery_id, claim_token=c.token) for c in takeover["claims"]
@@ -458,7 +458,7 @@ def test_channel_paused_after_the_claim_is_not_published(
 
     post = schedule(membership, [mastodon_channel], "Hold it")
     claims: list[Any] = []
-    dispatch.run_tick(enqueue=claims.append)
+    dispatch.run_tick(enqueue=claims.extend)
     set_paused(mastodon_channel, True)
 
     assert publish_delivery(claims[0].delivery_id, claim_token=claims[0].token) == "released"

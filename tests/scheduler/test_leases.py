@@ -18,7 +18,7 @@ pytestmark = pytest.mark.django_db
 
 def _claim(post) -> Any:  # type: ignore[no-untyped-def]
     claims: list[Any] = []
-    dispatch.run_tick(enqueue=claims.append)
+    dispatch.run_tick(enqueue=claims.extend)
     assert [c.delivery_id for c in claims] == [post.deliveries.get().pk]
     return claims[0]
 
@@ -46,7 +46,7 @@ def test_claim_whose_task_never_arrived_is_enqueued_again_after_the_grace(
 
     assert dispatch.run_tick(now + timedelta(seconds=8), enqueue=lambda c: None).reclaimed == []
     again: list[Any] = []
-    dispatch.run_tick(now + timedelta(seconds=12), enqueue=again.append)
+    dispatch.run_tick(now + timedelta(seconds=12), enqueue=again.extend)
 
     assert [c.delivery_id for c in again] == [lost.delivery_id]
     assert publish_delivery(lost.delivery_id, claim_token=again[0].token) == "published"

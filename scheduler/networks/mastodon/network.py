@@ -282,7 +282,8 @@ def client(base_url: str, access_token: str | None = None, **kwargs: Any) -> Mas
         mastodon_version=MASTODON_VERSION,
         version_check_mode="created",
         user_agent=outbound.USER_AGENT,
-        session=outbound.session(),  # every connection to a checked address (SSRF guard)
+        # Every connection to a checked address (SSRF guard), kept open for the thread's next call.
+        session=outbound.thread_session(),
         **kwargs,
     )
 
