@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.db import connection
-from django.db.models import Prefetch, QuerySet
+from django.db.models import Model, Prefetch, QuerySet
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers as drf
@@ -13,7 +13,7 @@ from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from accounts.models import CANCEL_REFUSED, Membership, Workspace
+from accounts.models import CANCEL_REFUSED, Membership, User, Workspace
 
 from .. import approvals, compose, states
 from ..models import (
@@ -71,13 +71,15 @@ def post_queryset(workspace: Workspace) -> QuerySet[Post]:
     return (
         Post.objects.for_workspace(workspace)
         .select_related("author")
+        .defer(*_all_but("author", User, "id", "email"))
         .prefetch_related(
             PARTS_PREFETCH,
-            # Lists never need a channel's credentials: skip decrypting them for every row.
+            # A delivery shows its channel's network only: nothing else of the channel is read
+            # (nor its credentials decrypted) for every row.
             Prefetch(
                 "deliveries",
                 Delivery.objects.select_related("channel")
-                .defer("channel__credentials")
+                .defer(*_all_but("channel", Channel, "id", "network"))
                 .order_by("pk"),
                 to_attr="delivery_list",
             ),
@@ -90,6 +92,11 @@ def post_queryset(workspace: Workspace) -> QuerySet[Post]:
             ),
         )
     )
+
+
+def _all_but(relation: str, model: type[Model], *kept: str) -> list[str]:
+    """The `relation__field` names of every field of `model` but `kept`, to defer them."""
+    return [f"{relation}__{f.name}" for f in model._meta.concrete_fields if f.name not in kept]
 
 
 def _filtered(queryset: QuerySet[Post], filters: dict[str, Any]) -> QuerySet[Post]:
