@@ -201,6 +201,10 @@ def mark_missed(now: datetime) -> int:
             Delivery.objects.filter(
                 status="scheduled", due_at__lt=now - settings.HERALD_CATCH_UP_WINDOW
             )
+            # In due order: the scan walks delivery_catch_up_idx and stops at the window. Without
+            # it PostgreSQL, expecting a match early, filtered every scheduled row (188 ms on a
+            # table of 1,000,000 scheduled deliveries; 0.07 ms with it).
+            .order_by("due_at")
             .select_for_update(skip_locked=True)
             .values_list("id", flat=True)[: settings.HERALD_CLAIM_BATCH]
         )
