@@ -46,10 +46,6 @@ def delivery_payload(delivery: Delivery) -> dict[str, Any]:
     }
 
 
-def delivery_published(delivery: Delivery) -> None:
-    deliveries_published([delivery])
-
-
 def deliveries_published(deliveries: list[Delivery]) -> None:
     """A publish batch's successes: their activity entries and webhooks, in a few queries."""
     from . import notices

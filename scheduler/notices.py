@@ -13,11 +13,11 @@ from .models import Activity, ActivityVerb, Channel, Delivery
 
 
 def delivery_outcome(verb: str, delivery: Delivery) -> None:
-    """Log a delivery published, failed or missed; tell the author when it did not go out."""
+    """Log a delivery failed or missed and tell the author (published ones: `deliveries_published`)."""
     # The engine's delivery comes with its post and channel loaded: no query for them here.
     post = delivery.post
     channel = delivery.channel
-    changes = {"error": delivery.last_error} if delivery.last_error and verb != "published" else {}
+    changes = {"error": delivery.last_error} if delivery.last_error else {}
     activity.record(
         ActivityVerb(verb),
         workspace_id=delivery.workspace_id,
@@ -26,8 +26,6 @@ def delivery_outcome(verb: str, delivery: Delivery) -> None:
         channel=channel,
         changes=changes,
     )
-    if verb == ActivityVerb.PUBLISHED:
-        return
     what = "failed to publish" if verb == ActivityVerb.FAILED else "missed its time"
     recipients = (
         [post.author]
