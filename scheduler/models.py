@@ -179,9 +179,10 @@ class Post(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     objects = WorkspaceQuerySet.as_manager()
-    # Lists prefetched with `to_attr` (PARTS_PREFETCH, the API's post_queryset).
-    part_list: list[PostPart]
+    # Set by the API for lists: deliveries prefetched into a plain list (post_queryset), the
+    # parts as plain rows (load_part_rows).
     delivery_list: list[Delivery]
+    part_rows: list[dict[str, Any]]
 
     class Meta:
         ordering = ["-created_at"]
@@ -208,13 +209,6 @@ class PostPart(models.Model):
     def __str__(self) -> str:
         return f"{self.post_id}#{self.position}"
 
-    def ordered_media(self) -> list[Media]:
-        """The part's media in order; no query when fetched with `PARTS_PREFETCH`."""
-        links = getattr(self, "media_links", None)
-        if links is None:
-            links = self.partmedia_set.select_related("media").order_by("position", "pk")
-        return [link.media for link in links]
-
 
 class PartMedia(models.Model):
     part = models.ForeignKey(PostPart, on_delete=models.CASCADE)
@@ -226,22 +220,6 @@ class PartMedia(models.Model):
 
     def __str__(self) -> str:
         return f"{self.part_id}: media {self.media_id}"
-
-
-# For lists of posts: `.prefetch_related(PARTS_PREFETCH)`, then `post.part_list` and
-# `part.ordered_media()`, costs two queries for the whole page instead of one per part. Plain
-# lists (`to_attr`), not related managers: a page of 200 posts then builds no QuerySet per post.
-PARTS_PREFETCH = models.Prefetch(
-    "parts",
-    PostPart.objects.prefetch_related(
-        models.Prefetch(
-            "partmedia_set",
-            PartMedia.objects.select_related("media").order_by("position", "pk"),
-            to_attr="media_links",
-        )
-    ),
-    to_attr="part_list",
-)
 
 
 def parts_sent(part_states: list[dict[str, Any]]) -> bool:

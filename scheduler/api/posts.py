@@ -17,7 +17,6 @@ from accounts.models import CANCEL_REFUSED, Membership, User, Workspace
 
 from .. import approvals, compose, states
 from ..models import (
-    PARTS_PREFETCH,
     Activity,
     Channel,
     Delivery,
@@ -73,7 +72,6 @@ def post_queryset(workspace: Workspace) -> QuerySet[Post]:
         .select_related("author")
         .defer(*_all_but("author", User, "id", "email"))
         .prefetch_related(
-            PARTS_PREFETCH,
             # A delivery shows its channel's network only: nothing else of the channel is read
             # (nor its credentials decrypted) for every row.
             Prefetch(

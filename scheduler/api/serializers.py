@@ -6,6 +6,7 @@ import contextlib
 from datetime import datetime
 from typing import Any
 
+from django.db.models import F
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from drf_spectacular.utils import extend_schema_field
@@ -19,6 +20,7 @@ from ..models import (
     DeliveryStatus,
     Media,
     Post,
+    PostPart,
     PostStatus,
     Webhook,
     WebhookDelivery,
@@ -27,10 +29,16 @@ from ..models import (
 from ..networks import network_for
 from ..networks.base import Limits
 from ..queue import WEEKDAYS
-from .fields import StrictBooleanField, StrictCharField, StrictIntegerField
+from .fields import (
+    ModelSerializer,
+    StrictBooleanField,
+    StrictCharField,
+    StrictIntegerField,
+    UTCDateTimeField,
+)
 
 
-class AwareDateTimeField(serializers.DateTimeField):
+class AwareDateTimeField(UTCDateTimeField):
     """ISO 8601 with a UTC offset (or Z); a time without one is refused, never guessed."""
 
     def to_internal_value(self, value: Any) -> datetime:
@@ -67,8 +75,8 @@ class TokenInfoSerializer(serializers.Serializer):
     id = StrictIntegerField()
     name = StrictCharField()
     scope = serializers.ChoiceField(choices=["read", "write"])
-    created_at = serializers.DateTimeField()
-    last_used_at = serializers.DateTimeField(allow_null=True)
+    created_at = UTCDateTimeField()
+    last_used_at = UTCDateTimeField(allow_null=True)
 
 
 class MeSerializer(serializers.Serializer):
@@ -93,7 +101,7 @@ class LimitsSerializer(serializers.Serializer):
     max_links = StrictIntegerField(allow_null=True)
 
 
-class ChannelSerializer(serializers.ModelSerializer):
+class ChannelSerializer(ModelSerializer):
     status = serializers.ChoiceField(choices=ChannelStatus.choices)
     paused = serializers.SerializerMethodField()
     limits = serializers.SerializerMethodField()
@@ -185,7 +193,7 @@ class QueueItemSerializer(serializers.Serializer):
     delivery = StrictIntegerField()
     post = StrictIntegerField()
     status = serializers.ChoiceField(choices=DeliveryStatus.choices)
-    due_at = serializers.DateTimeField()
+    due_at = UTCDateTimeField()
     text = StrictCharField(help_text="The start of the post's text")
 
 
@@ -193,7 +201,7 @@ class QueueSerializer(serializers.Serializer):
     channel = StrictIntegerField()
     timezone = StrictCharField()
     items = QueueItemSerializer(many=True)
-    next_free_slots = serializers.ListField(child=serializers.DateTimeField())
+    next_free_slots = serializers.ListField(child=UTCDateTimeField())
 
 
 class ReorderSerializer(serializers.Serializer):
@@ -206,7 +214,7 @@ class ReorderSerializer(serializers.Serializer):
 
 
 # -- media -----------------------------------------------------------------------------------------------
-class MediaSerializer(serializers.ModelSerializer):
+class MediaSerializer(ModelSerializer):
     class Meta:
         model = Media
         fields = ["id", "kind", "mime_type", "width", "height", "size", "alt_text", "created_at"]
@@ -349,7 +357,7 @@ class DeliveryErrorSerializer(serializers.Serializer):
     message = StrictCharField()
 
 
-class DeliverySerializer(serializers.ModelSerializer):
+class DeliverySerializer(ModelSerializer):
     network = StrictCharField(source="channel.network")
     status = serializers.ChoiceField(choices=DeliveryStatus.choices)
     queued = serializers.SerializerMethodField()
@@ -410,9 +418,9 @@ class AuthorSerializer(serializers.Serializer):
 class ApprovalEntrySerializer(serializers.Serializer):
     action = serializers.ChoiceField(choices=["submitted", "approved", "rejected"])
     actor = AuthorSerializer(allow_null=True)
-    at = serializers.DateTimeField(help_text="When it happened")
+    at = UTCDateTimeField(help_text="When it happened")
     reason = StrictCharField(allow_blank=True, help_text="Why it was rejected")
-    scheduled_at = serializers.DateTimeField(
+    scheduled_at = UTCDateTimeField(
         allow_null=True, help_text="The new time an approval chose, if it changed the time"
     )
 
@@ -425,7 +433,38 @@ class ApprovalSerializer(serializers.Serializer):
     history = ApprovalEntrySerializer(many=True)
 
 
-class PostSerializer(serializers.ModelSerializer):
+class PostListSerializer(serializers.ListSerializer):
+    """A list of posts loads the parts of all of them at once."""
+
+    def to_representation(self, data: Any) -> list[Any]:
+        posts = list(data)
+        load_part_rows(posts)
+        return super().to_representation(posts)
+
+
+def load_part_rows(posts: list[Post]) -> None:
+    """Give each post `part_rows`: its parts in order as `{"text", "media"}`, the media as rows
+    of MediaSerializer's fields, in order. Two queries for a whole list, of plain rows: a page
+    of 200 posts builds no model instance for its parts and media."""
+    for post in posts:
+        post.part_rows = []
+    by_post = {post.pk: post for post in posts}
+    by_part: dict[int, list[dict[str, Any]]] = {}
+    parts = PostPart.objects.filter(post_id__in=by_post).order_by("post_id", "position")
+    for part_id, post_id, text in parts.values_list("id", "post_id", "text"):
+        by_part[part_id] = []
+        by_post[post_id].part_rows.append({"text": text, "media": by_part[part_id]})
+    if by_part:
+        media = (
+            Media.objects.filter(partmedia__part_id__in=by_part)
+            .order_by("partmedia__position", "partmedia__pk")
+            .values(*MediaSerializer.Meta.fields, part_id=F("partmedia__part_id"))
+        )
+        for row in media:
+            by_part[row.pop("part_id")].append(row)
+
+
+class PostSerializer(ModelSerializer):
     status = serializers.ChoiceField(choices=PostStatus.choices)
     author = AuthorSerializer(allow_null=True)
     approval = serializers.SerializerMethodField()
@@ -436,6 +475,7 @@ class PostSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Post
+        list_serializer_class = PostListSerializer
         fields = [
             "id",
             "status",
@@ -476,15 +516,20 @@ class PostSerializer(serializers.ModelSerializer):
             }
         )
 
+    def to_representation(self, post: Post) -> dict[str, Any]:
+        if not hasattr(post, "part_rows"):  # one post alone; a list loads them all at once
+            load_part_rows([post])
+        return super().to_representation(post)
+
     @extend_schema_field(PartSerializer(many=True))
     def get_parts(self, post: Post) -> list[dict[str, Any]]:
         media_field = self._nested(MediaSerializer)
         return [
             {
-                "text": part.text,
-                "media": [media_field.to_representation(m) for m in part.ordered_media()],
+                "text": part["text"],
+                "media": [media_field.to_representation(m) for m in part["media"]],
             }
-            for part in post.part_list
+            for part in post.part_rows
         ]
 
 
@@ -508,7 +553,7 @@ class ShareNowResultSerializer(serializers.Serializer):
 
 
 # -- webhooks --------------------------------------------------------------------------------------------
-class WebhookSerializer(serializers.ModelSerializer):
+class WebhookSerializer(ModelSerializer):
     events = serializers.ListField(child=serializers.ChoiceField(choices=WebhookEvent.choices))
 
     class Meta:
@@ -535,7 +580,7 @@ class WebhookCreateSerializer(serializers.Serializer):
     )
 
 
-class WebhookDeliverySerializer(serializers.ModelSerializer):
+class WebhookDeliverySerializer(ModelSerializer):
     class Meta:
         model = WebhookDelivery
         fields = [

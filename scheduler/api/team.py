@@ -22,6 +22,7 @@ from ..models import Activity, ActivityVerb, Comment, Post
 from . import serializers as s
 from .base import PAGE_PARAMS, WorkspaceView, errors
 from .errors import conflict, split_compose_errors, validation_error
+from .fields import ModelSerializer
 from .idempotency import PARAMETER as IDEMPOTENCY_KEY
 from .idempotency import idempotent
 from .posts import post_queryset
@@ -111,7 +112,7 @@ class RejectView(_ReviewView):
 
 
 # -- comments ----------------------------------------------------------------------------------------
-class CommentSerializer(drf.ModelSerializer):
+class CommentSerializer(ModelSerializer):
     author = PersonSerializer(allow_null=True)
     mentions = PersonSerializer(many=True)
 
@@ -166,7 +167,7 @@ class CommentListView(WorkspaceView):
 
 
 # -- activity ----------------------------------------------------------------------------------------
-class ActivitySerializer(drf.ModelSerializer):
+class ActivitySerializer(ModelSerializer):
     actor = PersonSerializer(allow_null=True, help_text="Null when Herald itself did it")
     member = PersonSerializer(allow_null=True)
     verb = drf.ChoiceField(choices=ActivityVerb.choices)
@@ -242,7 +243,7 @@ class ActivityListView(WorkspaceView):
 
 
 # -- notifications -----------------------------------------------------------------------------------
-class NotificationSerializer(drf.ModelSerializer):
+class NotificationSerializer(ModelSerializer):
     kind = drf.ChoiceField(choices=NotificationKind.choices)
 
     class Meta:

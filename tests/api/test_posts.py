@@ -246,6 +246,26 @@ def test_posts_are_listed_newest_first_with_cursor_pagination(api, mastodon_chan
     assert [p["id"] for p in api.get(back).json()["results"]] == seen[:2]
 
 
+def test_a_list_shows_each_posts_parts_and_media_in_order(api, mastodon_channel):
+    red, blue, green = upload(api, "red"), upload(api, "blue"), upload(api, "green")
+    thread = create(
+        api,
+        channels=[mastodon_channel.pk],
+        parts=[{"text": "1/2", "media": [blue, red]}, {"text": "2/2", "media": [green]}],
+        when="draft",
+    ).json()["id"]
+    plain = create(api, channels=[mastodon_channel.pk], text="no media", when="draft").json()["id"]
+
+    listed = {post["id"]: post["parts"] for post in api.get(f"{API}/posts").json()["results"]}
+    one = api.get(f"{API}/posts/{thread}").json()["parts"]
+
+    shown = [(part["text"], [m["alt_text"] for m in part["media"]]) for part in one]
+    assert shown == [("1/2", ["blue", "red"]), ("2/2", ["green"])]
+    assert listed[thread] == one
+    assert listed[plain] == [{"text": "no media", "media": []}]
+    assert one[0]["media"][0]["created_at"].endswith("Z")
+
+
 def test_posts_filter_by_status_channel_tag_and_time(
     api, membership, workspace, mastodon_channel, fake_mastodon
 ):
