@@ -2,6 +2,7 @@
 
 import os
 from typing import Any
+from uuid import UUID
 
 from celery import Celery
 from celery.signals import (
@@ -52,8 +53,7 @@ def hold_received_claim(request: Any = None, **kwargs: Any) -> None:
     if request is not None and request.name == "scheduler.tasks.publish":
         from scheduler import leases
 
-        for delivery_id, token in _claims_of(request.args):
-            leases.hold(delivery_id, token)
+        leases.hold(_claim_of(request.args))
 
 
 @task_postrun.connect
@@ -63,14 +63,9 @@ def release_claim(sender: Any = None, args: Any = None, **kwargs: Any) -> None:
     if getattr(sender, "name", "") == "scheduler.tasks.publish" and args:
         from scheduler import leases
 
-        for delivery_id, token in _claims_of(args):
-            leases.release(delivery_id, token)
+        leases.release(_claim_of(args))
 
 
-def _claims_of(args: Any) -> list[tuple[int, Any]]:
-    """The (delivery id, claim token) pairs of a publish task's arguments: a batch of ids, or
-    one id (a task enqueued by an earlier version)."""
-    from uuid import UUID
-
-    ids, token = args
-    return [(int(pk), UUID(token)) for pk in ([ids] if isinstance(ids, int) else ids)]
+def _claim_of(args: Any) -> UUID:
+    """The claim token of a publish task's arguments (delivery ids, token)."""
+    return UUID(args[1])

@@ -17,14 +17,14 @@ a conditional UPDATE, so a delivery is claimed by one tick only.
 
 Claims are enqueued in batches: those of one tick due in the same second, HERALD_PUBLISH_BATCH at
 most per task, so a burst costs one task and a few statements per batch rather than per delivery
-(`scheduler.publishing`).
+(`scheduler.publishing`). Each batch has a claim token of its own, by which the worker holding
+it renews its lease.
 """
 
 from __future__ import annotations
 
 import logging
 import uuid
-from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -32,8 +32,6 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Value
-from django.db.models.functions import Greatest
 from django.utils import timezone
 
 from . import events, states
@@ -77,7 +75,7 @@ def run_tick(
     )
     # claim_due and reclaim_expired commit their own transactions, so the claims are visible
     # to the workers that receive them.
-    for batch in batches(result.reclaimed + result.claimed, settings.HERALD_PUBLISH_BATCH):
+    for batch in batches(result.reclaimed + result.claimed):
         enqueue(batch)
     EngineHeartbeat.touch(HEARTBEAT)
     if result.missed or result.reclaimed or result.claimed:
@@ -90,22 +88,40 @@ def run_tick(
     return result
 
 
-def batches(claims: list[Claim], size: int) -> list[list[Claim]]:
-    """Claims grouped by token and due second, in order, at most `size` per batch."""
-    groups: dict[tuple[uuid.UUID, datetime], list[Claim]] = {}
+def batches(claims: list[Claim]) -> list[list[Claim]]:
+    """Claims grouped by token, in order: each token is one batch, published by one task."""
+    groups: dict[uuid.UUID, list[Claim]] = {}
     for claim in claims:
-        groups.setdefault((claim.token, claim.eta.replace(microsecond=0)), []).append(claim)
-    return [
-        group[start : start + size]
-        for group in groups.values()
-        for start in range(0, len(group), max(1, size))
-    ]
+        groups.setdefault(claim.token, []).append(claim)
+    return list(groups.values())
+
+
+def _claim(rows: list[tuple[int, datetime, datetime]], name: str) -> list[Claim]:
+    """Move the locked deliveries of `rows` (id, ETA, end of the lease) by transition `name`, in
+    one UPDATE, each batch under a token of its own. A batch is the deliveries due in the same
+    second, HERALD_PUBLISH_BATCH at most: one publish task. A token is thus held by one task
+    only, and the worker that holds it renews the lease by the token (`scheduler.leases`)."""
+    size = max(1, settings.HERALD_PUBLISH_BATCH)
+    groups: dict[datetime, list[tuple[int, datetime, datetime]]] = {}
+    for row in rows:
+        groups.setdefault(row[1].replace(microsecond=0), []).append(row)
+    claims: list[Claim] = []
+    moves: list[tuple[Delivery, str, dict[str, Any]]] = []
+    for group in groups.values():
+        for start in range(0, len(group), size):
+            token = uuid.uuid4()
+            for pk, eta, until in group[start : start + size]:
+                moves.append(
+                    (Delivery(pk=pk), name, {"claim_token": token, "claimed_until": until})
+                )
+                claims.append(Claim(pk, token, eta))
+    states.apply_each(Delivery.objects.filter(pk__in=[c.delivery_id for c in claims]), moves)
+    return claims
 
 
 def claim_due(now: datetime, *, limit: int, ahead: float) -> list[Claim]:
     """Claim scheduled deliveries of active channels due before now + `ahead` seconds."""
     horizon = now + timedelta(seconds=ahead)
-    token = uuid.uuid4()
     grace = timedelta(seconds=settings.HERALD_START_GRACE)
     with transaction.atomic():
         rows = list(
@@ -115,15 +131,8 @@ def claim_due(now: datetime, *, limit: int, ahead: float) -> list[Claim]:
             .select_for_update(skip_locked=True, of=("self",))
             .values_list("id", "next_attempt_at")[:limit]
         )
-        if not rows:
-            return []
-        states.apply(
-            Delivery.objects.filter(pk__in=[pk for pk, _ in rows]),
-            "claim",
-            claim_token=token,
-            claimed_until=Greatest("next_attempt_at", Value(now)) + Value(grace),
-        )
-    return [Claim(pk, token, max(due, now)) for pk, due in rows]
+        # The lease runs until the start grace after the due second (or now, if overdue).
+        return _claim([(pk, max(due, now), max(due, now) + grace) for pk, due in rows], "claim")
 
 
 def reclaim_expired(
@@ -137,8 +146,6 @@ def reclaim_expired(
     over without a worker receiving it waits longer each time (a quarter of how late it is).
     """
     too_old = now - settings.HERALD_CATCH_UP_WINDOW
-    grace = settings.HERALD_START_GRACE
-    token = uuid.uuid4()
     with transaction.atomic():
         expired = list(
             Delivery.objects.lease_expired(now)
@@ -163,23 +170,23 @@ def reclaim_expired(
                 claim_token=None,
                 **_missed_error(),
             )
-        # Lease length -> deliveries; whole multiples of the grace keep this to a few UPDATEs.
-        waits: dict[float, list[int]] = defaultdict(list)
-        for pk, _, next_attempt_at, _ in expired:
-            if pk not in abandoned:
-                late = (now - (next_attempt_at or now)).total_seconds()
-                waits[grace * max(1, round(late / 4 / grace))].append(pk)
-        for wait, ids in waits.items():
-            states.apply(
-                Delivery.objects.filter(pk__in=ids),
-                "reclaim",
-                claim_token=token,
-                claimed_until=now + timedelta(seconds=wait),
-            )
-    claimed = [pk for ids in waits.values() for pk in ids]
-    if claimed:
-        logger.warning("lease expired on %d deliveries: reclaimed, reconciling", len(claimed))
-    return [Claim(pk, token, now) for pk in claimed]
+        reclaimed = [
+            (pk, now, now + timedelta(seconds=_reclaim_wait(now, next_attempt_at)))
+            for pk, _, next_attempt_at, _ in expired
+            if pk not in abandoned
+        ]
+        claims = _claim(reclaimed, "reclaim")
+    if claims:
+        logger.warning("lease expired on %d deliveries: reclaimed, reconciling", len(claims))
+    return claims
+
+
+def _reclaim_wait(now: datetime, next_attempt_at: datetime | None) -> float:
+    """Seconds a reclaimed delivery's new lease lasts: a quarter of how late it is, in whole
+    multiples of the start grace."""
+    grace = settings.HERALD_START_GRACE
+    late = (now - (next_attempt_at or now)).total_seconds()
+    return float(grace * max(1, round(late / 4 / grace)))
 
 
 def _missed_error() -> dict[str, Any]:

@@ -20,13 +20,11 @@ import logging
 import os
 import threading
 import time
-from collections import defaultdict
 from datetime import timedelta
 from uuid import UUID
 
 from django.conf import settings
 from django.db import close_old_connections
-from django.db.models import Q
 from django.utils import timezone
 
 from .models import Delivery, DeliveryStatus
@@ -34,24 +32,24 @@ from .models import Delivery, DeliveryStatus
 logger = logging.getLogger(__name__)
 
 _lock = threading.Lock()
-# (delivery id, claim token) -> monotonic time since when it is held.
-_held: dict[tuple[int, UUID], float] = {}
+# Claim token -> monotonic time since when it is held. A token is one publish task's batch.
+_held: dict[UUID, float] = {}
 _thread: tuple[int, threading.Thread] | None = None
 
 
-def hold(delivery_id: int, token: UUID) -> None:
-    """Renew this claim's lease until `release` (or the task time limit)."""
+def hold(token: UUID) -> None:
+    """Renew the leases of this claim's deliveries until `release` (or the task time limit)."""
     with _lock:
-        _held[(delivery_id, token)] = time.monotonic()
+        _held[token] = time.monotonic()
 
 
-def release(delivery_id: int, *tokens: UUID) -> None:
+def release(*tokens: UUID) -> None:
     with _lock:
         for token in tokens:
-            _held.pop((delivery_id, token), None)
+            _held.pop(token, None)
 
 
-def held() -> list[tuple[int, UUID]]:
+def held() -> list[UUID]:
     with _lock:
         return list(_held)
 
@@ -70,20 +68,12 @@ def renew_held() -> int:
     limit = settings.CELERY_TASK_TIME_LIMIT
     now_monotonic = time.monotonic()
     with _lock:
-        entries = [key for key, since in _held.items() if now_monotonic - since < limit]
-    if not entries:
+        tokens = [token for token, since in _held.items() if now_monotonic - since < limit]
+    if not tokens:
         return 0
-    by_token: dict[UUID, list[int]] = defaultdict(list)
-    for delivery_id, token in entries:
-        by_token[token].append(delivery_id)
-    match = Q()
-    for token, ids in by_token.items():
-        match |= Q(claim_token=token, pk__in=ids)
-    rows = Delivery.objects.filter(match, status=DeliveryStatus.PUBLISHING)
-    alive = set(rows.values_list("pk", "claim_token"))
-    with _lock:
-        for key in set(entries) - alive:
-            _held.pop(key, None)
+    rows = Delivery.objects.filter(status=DeliveryStatus.PUBLISHING, claim_token__in=tokens)
+    alive = set(rows.values_list("claim_token", flat=True).distinct())
+    release(*(set(tokens) - alive))
     now = timezone.now()
     lease = timedelta(seconds=settings.HERALD_LEASE_SECONDS)
     # Renewed once half the lease is used: with the defaults (a round every 3.3 s, 30 s leases)

@@ -95,16 +95,14 @@ def publish_batch(delivery_ids: list[int], *, claim_token: UUID) -> dict[int, st
     contents = parts_for_deliveries(deliveries)
     run_token = uuid4()
     runs = _start(deliveries, contents, claim_token, run_token)
-    for run in runs:
-        leases.hold(run.delivery.pk, run_token)
+    leases.hold(run_token)
     try:
         _send_all([run for run in runs if run.ending is None])  # else ended at the start
     finally:
         try:
             _end(runs, run_token)
         finally:
-            for run in runs:
-                leases.release(run.delivery.pk, claim_token, run_token)
+            leases.release(claim_token, run_token)
     outcomes.update((run.delivery.pk, run.outcome) for run in runs)
     return outcomes
 

@@ -43,22 +43,30 @@ def _publish(batch: list[dispatch.Claim]) -> dict[int, str]:
     return publishing.publish_batch([c.delivery_id for c in batch], claim_token=batch[0].token)
 
 
-def test_claims_are_batched_by_token_and_second():
-    token, other = uuid.uuid4(), uuid.uuid4()
+def test_each_batch_of_a_tick_has_a_token_of_its_own_and_one_due_second(
+    membership, fake_mastodon, settings
+):
+    settings.HERALD_PUBLISH_BATCH = 5
+    channel = make_mastodon_channel(membership.workspace, fake_mastodon, remote_id="1")
     now = timezone.now().replace(microsecond=0)
-    claims = [dispatch.Claim(n, token, now + timedelta(milliseconds=10 * n)) for n in range(45)]
-    claims += [dispatch.Claim(100, token, now + timedelta(seconds=1))]
-    claims += [dispatch.Claim(101, other, now)]
+    for n in range(7):
+        schedule(membership, [channel], f"now {n}", at=now - timedelta(seconds=5))
+    later = [schedule(membership, [channel], f"later {n}", at=now + timedelta(seconds=1.5))]
 
-    batches = dispatch.batches(claims, 20)
+    settings.HERALD_CLAIM_AHEAD = 3
+    batches = _tick()
 
-    assert [[c.delivery_id for c in b] for b in batches] == [
-        list(range(20)),
-        list(range(20, 40)),
-        list(range(40, 45)),
-        [100],
-        [101],
-    ]
+    assert [len(b) for b in batches] == [5, 2, 1]
+    assert len({c.token for b in batches for c in b}) == 3
+    assert all(len({c.token for c in b}) == 1 for b in batches)
+    assert [c.delivery_id for c in batches[2]] == [later[0].deliveries.get().pk]
+    assert batches[2][0].eta == now + timedelta(seconds=1.5)
+    for batch in batches:  # the database holds each batch under its token
+        ids = {c.delivery_id for c in batch}
+        assert (
+            set(Delivery.objects.filter(claim_token=batch[0].token).values_list("pk", flat=True))
+            == ids
+        )
 
 
 def test_a_burst_is_enqueued_as_batches_and_each_batch_publishes_everything(

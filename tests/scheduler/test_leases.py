@@ -62,13 +62,13 @@ def test_held_claim_is_renewed_and_not_taken_over(membership, mastodon_channel, 
     Delivery.objects.filter(pk=claim.delivery_id).update(
         claimed_until=timezone.now() + timedelta(seconds=1)
     )
-    leases.hold(claim.delivery_id, claim.token)
+    leases.hold(claim.token)
     try:
         assert leases.renew_held() == 1
         later = timezone.now() + timedelta(seconds=20)
         assert dispatch.run_tick(later, enqueue=lambda c: None).reclaimed == []
     finally:
-        leases.release(claim.delivery_id, claim.token)
+        leases.release(claim.token)
     delivery = post.deliveries.get()
     assert delivery.claim_token == claim.token
     assert delivery.claimed_until > timezone.now() + timedelta(seconds=25)
@@ -77,13 +77,13 @@ def test_held_claim_is_renewed_and_not_taken_over(membership, mastodon_channel, 
 def test_claims_no_longer_held_in_the_database_are_forgotten(membership, mastodon_channel):
     post = schedule(membership, [mastodon_channel], "Finished elsewhere")
     claim = _claim(post)
-    leases.hold(claim.delivery_id, claim.token)
+    leases.hold(claim.token)
     Delivery.objects.filter(pk=claim.delivery_id).update(
         status=DeliveryStatus.PUBLISHED, claim_token=None
     )
 
     assert leases.renew_held() == 0
-    assert (claim.delivery_id, claim.token) not in leases.held()
+    assert claim.token not in leases.held()
 
 
 def test_a_claim_held_past_the_task_time_limit_is_let_go(
@@ -92,12 +92,12 @@ def test_a_claim_held_past_the_task_time_limit_is_let_go(
     post = schedule(membership, [mastodon_channel], "Hung thread")
     claim = _claim(post)
     Delivery.objects.filter(pk=claim.delivery_id).update(claimed_until=timezone.now())
-    leases.hold(claim.delivery_id, claim.token)
+    leases.hold(claim.token)
     settings.CELERY_TASK_TIME_LIMIT = -1  # held for longer than the limit
     try:
         assert leases.renew_held() == 0
     finally:
-        leases.release(claim.delivery_id, claim.token)
+        leases.release(claim.token)
 
 
 def test_nothing_is_reclaimed_while_the_broker_still_holds_unfetched_tasks(
