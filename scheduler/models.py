@@ -293,7 +293,11 @@ class Delivery(models.Model):
     next_attempt_at = models.DateTimeField(null=True, blank=True)
     claimed_until = models.DateTimeField(null=True, blank=True)
     claim_token = models.UUIDField(null=True, blank=True, editable=False)
+    # Runs started (a run whose worker died counts too: repeated crashes end the retries).
     attempts = models.PositiveIntegerField(default=0)
+    # Transient errors the network answered in a row: the retry backoff doubles with each. A
+    # run that never finished is not one, so a crash does not make the next retry wait longer.
+    failures = models.PositiveSmallIntegerField(default=0)
     last_error_code = models.CharField(max_length=64, blank=True)
     last_error = models.TextField(blank=True)
     # One dict per part: the idempotency handle, in_flight flag, remote id and URL.

@@ -413,9 +413,12 @@ class _Run:
             return self._wait(error, at, AttemptOutcome.RATE_LIMITED, message)
         attempts, limit = delivery.attempts, settings.HERALD_MAX_ATTEMPTS
         if error.category == ErrorCategory.TRANSIENT and attempts < limit:
-            at = now + timedelta(seconds=error.retry_after or _backoff(attempts))
+            delivery.failures += 1
+            at = now + timedelta(seconds=error.retry_after or _backoff(delivery.failures))
             message = f"{error.message} Attempt {attempts} of {limit}."
-            return self._retry_later(error, at, AttemptOutcome.RETRY, message)
+            return self._retry_later(
+                error, at, AttemptOutcome.RETRY, message, failures=delivery.failures
+            )
         return self._fail(error)
 
     def _wait(self, error: NetworkError, at: datetime, outcome: str, message: str) -> None:
@@ -425,9 +428,11 @@ class _Run:
         self.pending["attempts"] = self.delivery.attempts
         self._retry_later(error, at, outcome, message)
 
-    def _retry_later(self, error: NetworkError, at: datetime, outcome: str, message: str) -> None:
+    def _retry_later(
+        self, error: NetworkError, at: datetime, outcome: str, message: str, **more: Any
+    ) -> None:
         changes = {"next_attempt_at": at, "last_error_code": error.code, "last_error": message}
-        self._end("retry_later", outcome, **changes)
+        self._end("retry_later", outcome, **changes, **more)
         self.record(outcome, error=error, message=message)
 
     def _fail(self, error: NetworkError) -> None:

@@ -69,6 +69,7 @@ def retry_delivery(delivery: Delivery, *, at: datetime | None = None) -> None:
         next_attempt_at=at,
         pinned=True,  # a retry has a time of its own; it no longer takes a queue slot
         attempts=0,
+        failures=0,
         last_error_code="",
         last_error="",
     )

@@ -252,6 +252,30 @@ def test_server_error_retries_with_backoff_then_fails_with_last_error(
     assert list(delivery.attempt_log.values_list("http_status", flat=True)) == [503, 503, 503]
 
 
+def test_a_run_whose_worker_died_does_not_lengthen_the_next_backoff(
+    membership, mastodon_channel, fake_mastodon, settings
+):
+    settings.HERALD_BACKOFF_BASE = 10
+    post = schedule(membership, [mastodon_channel], "Crash, then a flaky server")
+    claims: list[Any] = []
+    dispatch.run_tick(enqueue=claims.extend)
+    # The worker that took it started a run (counted) and died before anything was recorded.
+    Delivery.objects.filter(pk=claims[0].delivery_id).update(
+        attempts=1, claimed_until=timezone.now() - timedelta(seconds=1)
+    )
+    fake_mastodon.inject("POST", r"^/api/v1/statuses$", status=503, times=1)
+
+    now = timezone.now()
+    assert tick_and_publish(now) == ["retry"]  # reclaimed, then answered 503
+
+    delivery = post.deliveries.get()
+    assert (delivery.attempts, delivery.failures) == (2, 1)
+    assert 7 <= (delivery.next_attempt_at - now).total_seconds() <= 13  # the first backoff
+    assert "Attempt 2 of" in delivery.last_error
+    assert tick_and_publish(now + timedelta(seconds=15)) == ["published"]
+    assert len(fake_mastodon.statuses) == 1
+
+
 def test_auth_failure_marks_channel_and_keeps_the_post(membership, mastodon_channel, fake_mastodon):
     post = schedule(membership, [mastodon_channel], "Token gone")
     fake_mastodon.revoke("fake-token-alice")
