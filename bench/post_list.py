@@ -21,6 +21,8 @@ from datetime import UTC, datetime, timedelta
 
 from common import percentile, reset_tables, setup_django
 
+POSTS_START = datetime(2030, 3, 1, 6, tzinfo=UTC)
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(
@@ -48,10 +50,20 @@ def main() -> None:
 
 def fill(posts: int):  # type: ignore[no-untyped-def]
     from django.test import Client
+
+    user, workspace, channels = fill_workspace()
+    rows = add_posts(workspace, user, channels, posts)
+    client = Client()
+    client.force_login(user)
+    return client, channels, rows[0].pk
+
+
+def fill_workspace():  # type: ignore[no-untyped-def]
+    """Empty the bench tables; one user owning a workspace with 3 channels. Returns all three."""
     from django.utils import timezone
 
     from accounts.workspaces import create_user_with_workspace
-    from scheduler.models import Channel, Delivery, DeliveryStatus, Post, PostPart, PostStatus
+    from scheduler.models import Channel
     from scheduler.networks import network_for
 
     reset_tables()
@@ -77,7 +89,14 @@ def fill(posts: int):  # type: ignore[no-untyped-def]
         channel.limits = network_for(channel).default_limits().as_dict()
         channel.limits_fetched_at = timezone.now()
     Channel.objects.bulk_create(channels)
-    start = datetime(2030, 3, 1, 6, tzinfo=UTC)
+    return user, workspace, channels
+
+
+def add_posts(workspace, user, channels, posts: int):  # type: ignore[no-untyped-def]
+    """`posts` scheduled posts an hour apart from 1 March 2030, half of them two-part threads on
+    two channels. Returns them."""
+    from scheduler.models import Delivery, DeliveryStatus, Post, PostPart, PostStatus
+
     rows = Post.objects.bulk_create(
         Post(workspace=workspace, author=user, status=PostStatus.SCHEDULED, tags=["bench"])
         for _ in range(posts)
@@ -93,23 +112,25 @@ def fill(posts: int):  # type: ignore[no-untyped-def]
             post=post,
             channel=channels[(n + k) % 3],
             status=DeliveryStatus.SCHEDULED,
-            due_at=start + timedelta(hours=n),
-            next_attempt_at=start + timedelta(hours=n),
+            due_at=POSTS_START + timedelta(hours=n),
+            next_attempt_at=POSTS_START + timedelta(hours=n),
         )
         for n, post in enumerate(rows)
         for k in range(1 + n % 2)
     )
-    client = Client()
-    client.force_login(user)
-    return client, channels, rows[0].pk
+    return rows
 
 
-def measure(client, method: str, path: str, label: str, runs: int, body=None) -> None:  # type: ignore[no-untyped-def]
+def measure(
+    client, method: str, path: str, label: str, runs: int, body=None, *, follow=False
+) -> None:  # type: ignore[no-untyped-def]
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
     def request():  # type: ignore[no-untyped-def]
-        return client.post(path, body) if method == "post" else client.get(path)
+        if method == "post":
+            return client.post(path, body, follow=follow)
+        return client.get(path, follow=follow)
 
     request()  # warm up caches and the template loader
     times = []
