@@ -1,10 +1,11 @@
 """The Celery application. Tasks are thin; the beat schedule lives in settings."""
 
+import logging
 import os
 from typing import Any
 from uuid import UUID
 
-from celery import Celery
+from celery import Celery, bootsteps
 from celery.signals import (
     task_postrun,
     task_prerun,
@@ -18,6 +19,8 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 app = Celery("herald")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+logger = logging.getLogger(__name__)
+PUBLISH = "scheduler.tasks.publish"
 
 
 @task_prerun.connect
@@ -50,20 +53,46 @@ def start_lease_heartbeat(**kwargs: Any) -> None:
 def hold_received_claim(request: Any = None, **kwargs: Any) -> None:
     """A publish task waiting in this worker (for its ETA, or for a free thread) keeps its claim:
     only a task nobody received is enqueued again."""
-    if request is not None and request.name == "scheduler.tasks.publish":
+    if request is not None and request.name == PUBLISH:
         from scheduler import leases
 
-        leases.hold(_claim_of(request.args))
+        leases.hold(_claim_of(request.args), waiting=True)
+
+
+@task_prerun.connect
+def claim_started(sender: Any = None, args: Any = None, **kwargs: Any) -> None:
+    if getattr(sender, "name", "") == PUBLISH and args:
+        from scheduler import leases
+
+        leases.started(_claim_of(args))
 
 
 @task_postrun.connect
 def release_claim(sender: Any = None, args: Any = None, **kwargs: Any) -> None:
     """However the task ended (even with an exception before it touched the row), this worker
     stops renewing the claim; the delivery is then taken over when its lease runs out."""
-    if getattr(sender, "name", "") == "scheduler.tasks.publish" and args:
+    if getattr(sender, "name", "") == PUBLISH and args:
         from scheduler import leases
 
         leases.release(_claim_of(args))
+
+
+class ReleaseWaitingClaims(bootsteps.StartStopStep):
+    """When the worker loses the broker connection, Celery drops the tasks it received but had
+    not started (their messages cannot be acknowledged on a new connection): this worker stops
+    renewing their claims, so the tick takes them over as soon as their leases run out. Started
+    publishes keep theirs. A copy of a dropped task that the broker delivers again later finds
+    its claim gone and does nothing."""
+
+    def stop(self, parent: Any) -> None:  # also called on each reconnection
+        from scheduler import leases
+
+        dropped = leases.release_waiting()
+        if dropped:
+            logger.warning("broker connection lost: let go of %d waiting claims", dropped)
+
+
+app.steps["consumer"].add(ReleaseWaitingClaims)
 
 
 def _claim_of(args: Any) -> UUID:

@@ -34,19 +34,44 @@ logger = logging.getLogger(__name__)
 _lock = threading.Lock()
 # Claim token -> monotonic time since when it is held. A token is one publish task's batch.
 _held: dict[UUID, float] = {}
+# The held claims of tasks received but not started yet.
+_waiting: set[UUID] = set()
 _thread: tuple[int, threading.Thread] | None = None
 
 
-def hold(token: UUID) -> None:
-    """Renew the leases of this claim's deliveries until `release` (or the task time limit)."""
+def hold(token: UUID, *, waiting: bool = False) -> None:
+    """Renew the leases of this claim's deliveries until `release` (or the task time limit).
+    `waiting`: the claim of a task received but not started (see `release_waiting`)."""
     with _lock:
         _held[token] = time.monotonic()
+        if waiting:
+            _waiting.add(token)
+
+
+def started(token: UUID) -> None:
+    """The task holding this claim started: it is no longer waiting in the worker."""
+    with _lock:
+        _waiting.discard(token)
 
 
 def release(*tokens: UUID) -> None:
     with _lock:
         for token in tokens:
             _held.pop(token, None)
+            _waiting.discard(token)
+
+
+def release_waiting() -> int:
+    """Stop renewing the claims of every task waiting in this worker (for its ETA or a free
+    thread). Celery drops those tasks when it loses the broker connection, so nothing would ever
+    release them: they would keep their deliveries until the task time limit instead of being
+    taken over in seconds. Returns the number of claims let go."""
+    with _lock:
+        tokens = list(_waiting)
+        _waiting.clear()
+        for token in tokens:
+            _held.pop(token, None)
+    return len(tokens)
 
 
 def held() -> list[UUID]:

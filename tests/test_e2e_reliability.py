@@ -126,3 +126,47 @@ def test_tasks_waiting_in_a_busy_worker_keep_their_claims(
     assert len(fake_mastodon.requests_to("POST", r"^/api/v1/statuses$")) == 12
     log = (celery_processes.tmp_path / "worker.log").read_text(errors="replace")
     assert "lease expired" not in log
+
+
+def _restart_broker_empty() -> int:
+    """What a Redis restart without persistence does to the workers: every queued and unacked
+    message is gone, and every connection to the broker is cut. Returns connections cut."""
+    import redis
+    from django.conf import settings
+
+    broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)
+    db, own = str(broker.connection_pool.connection_kwargs.get("db", 0)), broker.client_id()
+    broker.flushdb()
+    cut = 0
+    for client in broker.client_list():
+        if str(client["db"]) == db and int(client["id"]) != own:
+            cut += broker.client_kill_filter(_id=client["id"])
+    return cut
+
+
+@pytest.mark.parametrize("celery_processes", [SHORT_LEASE], indirect=True)
+def test_a_task_dropped_with_the_broker_connection_is_taken_over_within_seconds(
+    celery_processes, membership, fake_mastodon
+):
+    """The worker holds a task waiting for its ETA when Redis restarts empty: Celery drops the
+    task on reconnecting, the worker stops renewing its claim, and the tick enqueues it again
+    (instead of the claim being renewed until the task time limit, 15 minutes by default)."""
+    channel = make_mastodon_channel(membership.workspace, fake_mastodon)
+    due = (timezone.now() + timedelta(seconds=4)).replace(microsecond=0)
+    post = schedule(membership, [channel], "Waiting for its second", at=due)
+    celery_processes.wait_for(
+        lambda: post.deliveries.filter(status=DeliveryStatus.PUBLISHING).exists(),
+        timeout=10,
+        what="the tick to claim the delivery",
+    )
+    time.sleep(0.5)  # the worker receives the task at once and keeps it until its ETA
+    assert timezone.now() < due  # still waiting for its ETA
+
+    assert _restart_broker_empty() >= 1
+
+    celery_processes.wait_for(lambda: _all_published([post]), timeout=20, what="the takeover")
+    assert [s["text"] for s in fake_mastodon.statuses] == ["Waiting for its second"]
+    assert timezone.now() - due < timedelta(seconds=15)
+    text = (celery_processes.tmp_path / "worker.log").read_text(errors="replace")
+    assert "let go of 1 waiting claims" in text
+    assert "lease expired on 1 deliveries" in text

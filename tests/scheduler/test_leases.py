@@ -128,3 +128,19 @@ def test_broker_backlog_counts_the_tasks_waiting_in_redis(settings):
     assert broker_backlog() == 2
     with app.connection_for_write() as conn:
         conn.default_channel.queue_purge(settings.CELERY_TASK_DEFAULT_QUEUE)
+
+
+def test_losing_the_broker_lets_go_of_waiting_claims_only():
+    import uuid
+
+    waiting, running, started = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    leases.hold(waiting, waiting=True)
+    leases.hold(started, waiting=True)
+    leases.started(started)  # its task began: it renews its own run's claim from here
+    leases.hold(running)  # a publish in progress
+    try:
+        assert leases.release_waiting() == 1
+        assert waiting not in leases.held()
+        assert {running, started} <= set(leases.held())
+    finally:
+        leases.release(waiting, running, started)
