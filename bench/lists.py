@@ -12,7 +12,9 @@ and limit=50, and each list page with a logged-in session, and prints median/p95
 the query count and the answer's size. It repeats with a tenth of the posts and items to show
 the counts do not grow with them.
 
-    python bench/lists.py [--posts 500] [--items 200] [--runs 20]
+    python bench/lists.py [--posts 500] [--items 200] [--runs 20] [--only review,members]
+
+--only measures just the lists and pages named by their labels (the API's by list name).
 """
 
 from __future__ import annotations
@@ -34,9 +36,17 @@ def main() -> None:
     parser.add_argument("--posts", type=int, default=500)
     parser.add_argument("--items", type=int, default=200)
     parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument(
+        "--only",
+        type=lambda names: set(names.split(",")),
+        help="labels to measure, comma-separated",
+    )
     args = parser.parse_args()
     setup_django()
     from post_list import measure
+
+    def wanted(label: str) -> bool:
+        return args.only is None or label in args.only
 
     print(f"load average {' '.join(f'{n:.2f}' for n in os.getloadavg())} (2 shared cores)")
     for scale in (10, 1):
@@ -48,14 +58,16 @@ def main() -> None:
             f"(posts awaiting approval and posts queued on {channels[1].handle} among them)"
         )
         print("API, bearer token:")
-        for name in LISTS:
+        for name in filter(wanted, LISTS):
             for limit in (200, 50):
                 url = f"/api/v1/{name}?limit={limit}"
                 measure(api, "get", url, f"{name} ({limit})", args.runs)
-        measure(api, "get", f"/api/v1/channels/{channels[1].pk}/queue", "queue", args.runs)
+        if wanted("queue"):
+            measure(api, "get", f"/api/v1/channels/{channels[1].pk}/queue", "queue", args.runs)
         print("Pages, logged in (Europe/Berlin reader):")
         for label, path in pages(channels, posts):
-            measure(client, "get", path, label, args.runs, follow=path == "/queue/")
+            if wanted(label):
+                measure(client, "get", path, label, args.runs, follow=path == "/queue/")
 
 
 def pages(channels, posts: int) -> list[tuple[str, str]]:  # type: ignore[no-untyped-def]

@@ -187,9 +187,10 @@ def state(post: Post, entries: list[Activity] | None = None) -> str:
 
 
 def review_queue(membership: Membership) -> Any:
-    """Posts of the workspace awaiting approval, oldest first."""
+    """Posts of the workspace awaiting approval, oldest first (by id among equal times, so its
+    pages do not overlap)."""
     return (
         Post.objects.for_workspace(membership.workspace)
         .filter(status=PostStatus.PENDING_APPROVAL)
-        .order_by("created_at")
+        .order_by("created_at", "pk")
     )

@@ -21,6 +21,7 @@ from .models import Activity, ActivityVerb, Channel, Post
 from .web import member_view, require
 
 ACTIVITY_PAGE = 50
+REVIEW_PAGE = 25
 
 
 def _zone(request: HttpRequest) -> str:
@@ -29,14 +30,15 @@ def _zone(request: HttpRequest) -> str:
 
 @member_view
 def review_queue(request: HttpRequest, membership: Membership) -> HttpResponse:
-    """Posts awaiting approval, oldest first, for editors, admins and owners."""
+    """Posts awaiting approval, oldest first and in pages, for editors, admins and owners."""
     require(membership.can_approve, "Only editors, admins and owners review posts.")
     posts = (
         approvals.review_queue(membership)
         .select_related("author")
         .prefetch_related("parts", "deliveries__channel")
     )
-    return render(request, "scheduler/review.html", {"membership": membership, "posts": posts})
+    page = Paginator(posts, REVIEW_PAGE).get_page(request.GET.get("page"))
+    return render(request, "scheduler/review.html", {"membership": membership, "page": page})
 
 
 def _post(membership: Membership, pk: int) -> Post:

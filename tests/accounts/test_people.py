@@ -188,6 +188,40 @@ def test_removed_members_api_token_answers_401_at_once(alice, workspace, mastodo
     assert Activity.objects.filter(verb="removed", member=editor.user).exists()
 
 
+def _role_forms(page: str) -> dict[str, tuple[str, list[str]]]:
+    """Each row's role form on the members page: its address, the selected role, the choices."""
+    forms = re.findall(r'action="([^"]+/role/)".*?<select[^>]*>(.*?)</select>', page, re.S)
+    return {
+        action: (
+            "".join(re.findall(r'value="(\w+)" selected', options)),
+            re.findall(r'value="(\w+)"', options),
+        )
+        for action, options in forms
+    }
+
+
+def test_members_page_offers_each_member_the_roles_the_reader_may_grant(
+    alice, membership, workspace
+):
+    admin = add_member(workspace, "admin@example.com", Role.ADMIN)
+    viewer = add_member(workspace, "viewer@example.com", Role.VIEWER)
+    everyone = ["owner", "admin", "editor", "contributor", "viewer"]
+
+    by_owner = logged_in(alice).get("/settings/members/").content.decode()
+    by_admin = logged_in(admin.user).get("/settings/members/").content.decode()
+
+    assert _role_forms(by_owner) == {
+        f"/settings/members/{admin.pk}/role/": ("admin", everyone),
+        f"/settings/members/{viewer.pk}/role/": ("viewer", everyone),
+    }
+    assert _role_forms(by_admin) == {
+        f"/settings/members/{viewer.pk}/role/": ("viewer", everyone[1:])
+    }
+    assert f'action="/settings/members/{viewer.pk}/remove/"' in by_admin
+    assert f"/settings/members/{membership.pk}/remove/" not in by_admin  # owners are the owner's
+    assert '<option value="editor" selected>' in by_admin  # the invitation's default role
+
+
 def test_roles_change_but_a_workspace_always_keeps_an_owner(alice, membership, workspace):
     admin = add_member(workspace, "admin@example.com", Role.ADMIN)
     owner = logged_in(alice)

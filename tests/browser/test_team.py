@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -190,3 +191,41 @@ def test_team_invites_reviews_publishes_and_keeps_a_log(
     editor.context.close()
     contributor.context.close()
     assert app_url("/") == live_server.url + "/"
+
+
+def test_long_review_queue_comes_in_pages_and_members_get_role_forms(
+    alice_page: Page, membership: Membership, mastodon_channel: Any
+) -> None:
+    from django.utils import timezone
+
+    from scheduler.team_views import REVIEW_PAGE
+    from tests.conftest import add_member, schedule
+
+    page = alice_page
+    contributor = add_member(membership.workspace, "carol@example.com", Role.CONTRIBUTOR)
+    for role in (Role.ADMIN, Role.EDITOR, Role.VIEWER):
+        add_member(membership.workspace, f"{role}@example.com", role)
+    later = timezone.now() + timedelta(days=2)
+    for n in range(REVIEW_PAGE + 3):
+        schedule(contributor, [mastodon_channel], f"Pending post {n:02d}.", at=later)
+
+    page.goto("/review/")
+    expect(page.get_by_text(f"{REVIEW_PAGE + 3} posts await approval")).to_be_visible()
+    page.get_by_role("navigation", name="Pages").get_by_role("link", name="Newer").click()
+    expect(page.locator(".review-item")).to_have_count(3)
+    check_page(page, "team-review-queue-page-2")
+    last = page.locator(".review-item").last
+    expect(last).to_contain_text(f"Pending post {REVIEW_PAGE + 2:02d}.")
+    last.get_by_role("button", name="Approve").click()
+    expect(page.get_by_text("Approved: the post is scheduled.")).to_be_visible()
+    expect(page).to_have_url(re.compile(r"/review/\?page=2$"))
+    expect(page.locator(".review-item")).to_have_count(2)
+
+    page.goto("/settings/members/")
+    page.get_by_label("Role of viewer@example.com").select_option("editor")
+    page.get_by_label("Role of viewer@example.com").locator("..").get_by_role(
+        "button", name="Change role"
+    ).click()
+    expect(page.get_by_text("viewer@example.com is now Editor.")).to_be_visible()
+    expect(page.get_by_label("Role of viewer@example.com")).to_have_value("editor")
+    check_page(page, "team-members-roles")

@@ -3,12 +3,18 @@ and the activity log, over the workflows and the API."""
 
 from __future__ import annotations
 
+import re
+from datetime import timedelta
+from typing import Any
+
 import pytest
+from django.utils import timezone
 
 from accounts.models import Notification, NotificationKind, Role
 from config.celery import app as celery_app
 from scheduler.compose import PartInput, update_post
 from scheduler.models import Activity
+from scheduler.team_views import REVIEW_PAGE
 from tests.conftest import add_member, schedule, tick_and_publish
 from tests.fixtures.api import API, bearer_client
 from tests.fixtures.mail import body
@@ -132,6 +138,62 @@ def test_marking_one_read_in_place_returns_it_and_refreshes_the_bell(
     note.refresh_from_db()
     assert note.read_at is not None
     assert "none unread" in client.get("/notifications/bell/").content.decode()
+
+
+# -- review queue --------------------------------------------------------------------------------------
+def _submit_pending(contributor, channel, count: int) -> list[Any]:
+    """`count` posts of the contributor awaiting approval, oldest first."""
+    later = timezone.now() + timedelta(days=1)
+    return [
+        schedule(contributor, [channel], f"Pending post {n:02d}.", at=later) for n in range(count)
+    ]
+
+
+def _review_items(html: str) -> list[str]:
+    return re.findall(r"Pending post (\d\d)\.", html)
+
+
+def test_review_queue_shows_the_oldest_first_in_pages_and_how_many_await(
+    client, membership, contributor, mastodon_channel
+):
+    _submit_pending(contributor, mastodon_channel, REVIEW_PAGE + 5)
+    client.force_login(membership.user)
+
+    first = client.get("/review/").content.decode()
+    second = client.get("/review/", {"page": 2}).content.decode()
+
+    assert _review_items(first) == [f"{n:02d}" for n in range(REVIEW_PAGE)]
+    assert _review_items(second) == [f"{n:02d}" for n in range(REVIEW_PAGE, REVIEW_PAGE + 5)]
+    total = REVIEW_PAGE + 5
+    assert f"{total} posts await approval, oldest first; showing 1\u2013{REVIEW_PAGE}." in first
+    assert f"showing {REVIEW_PAGE + 1}\u2013{total}." in second
+    assert f'<span class="nav-badge">{total}</span>' in second
+    assert '<a href="?page=2">Newer</a>' in first and '<a href="?page=1">Older</a>' in second
+    assert "Page 2 of 2" in second
+
+
+def test_approving_or_rejecting_from_a_later_page_returns_to_a_valid_page(
+    client, membership, contributor, mastodon_channel
+):
+    posts = _submit_pending(contributor, mastodon_channel, REVIEW_PAGE + 2)
+    client.force_login(membership.user)
+    page = client.get("/review/", {"page": 2}).content.decode()
+    (back,) = set(re.findall(r'name="next" value="([^"]+)"', page))
+    assert back == "/review/?page=2"
+
+    approved = client.post(f"/posts/{posts[-1].pk}/approve/", {"next": back}, follow=True)
+    assert approved.redirect_chain == [("/review/?page=2", 302)]
+    assert _review_items(approved.content.decode()) == [f"{REVIEW_PAGE:02d}"]
+    assert "Approved: the post is scheduled." in approved.content.decode()
+
+    # The last one on page 2 leaves it: page 2 no longer exists, the last page is shown.
+    data = {"next": back, "reason": "Not yet"}
+    rejected = client.post(f"/posts/{posts[-2].pk}/reject/", data, follow=True)
+    assert rejected.redirect_chain == [("/review/?page=2", 302)]
+    html = rejected.content.decode()
+    assert _review_items(html) == [f"{n:02d}" for n in range(REVIEW_PAGE)]
+    assert "Rejected: the post went back to its author as a draft." in html
+    assert f"{REVIEW_PAGE} posts await approval" in html and "Page 2" not in html
 
 
 # -- comments ------------------------------------------------------------------------------------------
