@@ -12,7 +12,9 @@ and limit=50, and each list page with a logged-in session, and prints median/p95
 the query count and the answer's size. It repeats with a tenth of the posts and items to show
 the counts do not grow with them.
 
-    python bench/lists.py [--posts 500] [--items 200] [--runs 20]
+    python bench/lists.py [--posts 500] [--items 200] [--runs 20] [--only queue,schedule]
+
+--only measures just the lists whose label contains one of the given words.
 """
 
 from __future__ import annotations
@@ -34,7 +36,15 @@ def main() -> None:
     parser.add_argument("--posts", type=int, default=500)
     parser.add_argument("--items", type=int, default=200)
     parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument(
+        "--only", default="", help="comma-separated words: measure the lists labelled with one"
+    )
     args = parser.parse_args()
+    words = [word.strip() for word in args.only.split(",") if word.strip()]
+
+    def wanted(label: str) -> bool:
+        return not words or any(word in label for word in words)
+
     setup_django()
     from post_list import measure
 
@@ -50,12 +60,15 @@ def main() -> None:
         print("API, bearer token:")
         for name in LISTS:
             for limit in (200, 50):
-                url = f"/api/v1/{name}?limit={limit}"
-                measure(api, "get", url, f"{name} ({limit})", args.runs)
-        measure(api, "get", f"/api/v1/channels/{channels[1].pk}/queue", "queue", args.runs)
+                if wanted(f"{name} ({limit})"):
+                    url = f"/api/v1/{name}?limit={limit}"
+                    measure(api, "get", url, f"{name} ({limit})", args.runs)
+        if wanted("queue"):
+            measure(api, "get", f"/api/v1/channels/{channels[1].pk}/queue", "queue", args.runs)
         print("Pages, logged in (Europe/Berlin reader):")
         for label, path in pages(channels, posts):
-            measure(client, "get", path, label, args.runs, follow=path == "/queue/")
+            if wanted(label):
+                measure(client, "get", path, label, args.runs, follow=path == "/queue/")
 
 
 def pages(channels, posts: int) -> list[tuple[str, str]]:  # type: ignore[no-untyped-def]
