@@ -397,17 +397,27 @@ def _queue_change(membership: Membership, channel: Channel, action: str, form: A
         queue_flows.reorder(channel, ids)
         return "Reordered: each post now takes the slot shown."
     if action == "move":
-        delivery_id = int(form.get("delivery", "0") or 0)
+        delivery_id = _delivery_id(form)
         rows = queue_flows.move_in_queue(channel, delivery_id, to=form.get("to", ""))
         position = next(n for n, d in enumerate(rows, start=1) if d.pk == delivery_id)
         return f"Moved to position {position} of {len(rows)}."
     raise Http404("No such queue action.")
 
 
+def _delivery_id(form: Any) -> int:
+    """The id of the post a move or remove button names. Raises QueueError when it is no id."""
+    ids = compose.form_ids([form.get("delivery", "")])
+    if not ids:
+        raise queue_flows.QueueError(
+            "That is not a post of this queue; reload the page and try again."
+        )
+    return ids[0]
+
+
 def _remove(membership: Membership, channel: Channel, form: Any) -> str:
     delivery = (
         Delivery.objects.for_workspace(membership.workspace)
-        .filter(pk=int(form.get("delivery", "0") or 0), channel=channel)
+        .filter(pk=_delivery_id(form), channel=channel)
         .select_related("post")
         .first()
     )

@@ -187,6 +187,24 @@ def test_keyboard_moves_and_drag_order_change_the_slots(frozen, browser, members
     ]
 
 
+@pytest.mark.parametrize("value", ["abc", "²", "1" * 40, "-1", ""])
+@pytest.mark.parametrize("action", ["move", "remove"])
+def test_move_or_remove_of_no_post_id_says_so_and_changes_nothing(
+    frozen, browser, membership, channel, action, value
+):
+    queue_three(membership, channel)
+    before = queue_texts(channel)
+    url = f"/queue/{channel.pk}/{action}/"
+
+    swapped = browser.post(url, {"delivery": value, "to": "up"}, **HTMX)
+    plain = browser.post(url, {"delivery": value, "to": "up"}, follow=True)
+
+    problem = "That is not a post of this queue; reload the page and try again."
+    assert swapped.status_code == 200 and f'role="alert">{problem}' in swapped.content.decode()
+    assert plain.status_code == 200 and problem in plain.content.decode()
+    assert queue_texts(channel) == before
+
+
 def test_remove_shuffle_pause_and_resume(frozen, browser, membership, channel):
     first, *_ = queue_three(membership, channel)
 
