@@ -256,21 +256,36 @@ def preview_of_post(chars: int = PREVIEW_CHARS) -> Left:
     return Left(Subquery(first_text), chars)
 
 
+# What a queue row shows: its slot, whether it is held, and who may change its post.
+QUEUE_ROW_FIELDS = ("id", "post_id", "status", "due_at", "post__id", "post__author_id")
+# What a channel tab shows.
+TAB_FIELDS = ("id", "network", "handle", "display_name", "name", "avatar_url", "status")
+
+
 def queue_rows(channel: Channel) -> list[Delivery]:
-    """The channel's queue in publishing order, each with its post and `preview`. One query."""
-    rows = queue_flows.queued_rows(channel).select_related("post")
+    """The channel's queue in publishing order, each with its post and `preview`. One query;
+    of the rows only QUEUE_ROW_FIELDS are read."""
+    rows = queue_flows.queued_rows(channel).select_related("post").only(*QUEUE_ROW_FIELDS)
     return list(rows.annotate(preview=preview_of_post()))
 
 
+def tab_channels(workspace: Workspace) -> list[Channel]:
+    """The workspace's channels in display order, with only their TAB_FIELDS read. One query."""
+    channels = Channel.objects.for_workspace(workspace).only(*TAB_FIELDS)
+    return list(channels.order_by("network", "handle"))
+
+
 def pinned_rows(channel: Channel, *, limit: int = 20) -> list[Delivery]:
-    """The channel's next posts with a time of their own (not in the queue), with `preview`."""
+    """The channel's next posts with a time of their own (not in the queue), with `preview`;
+    of the rows only QUEUE_ROW_FIELDS are read."""
     rows = Delivery.objects.filter(
         channel=channel,
         pinned=True,
         status__in=queue_flows.QUEUE_STATUSES,
         due_at__gt=timezone.now(),
     ).select_related("post")
-    return list(rows.annotate(preview=preview_of_post()).order_by("due_at", "pk")[:limit])
+    rows = rows.only(*QUEUE_ROW_FIELDS).annotate(preview=preview_of_post())
+    return list(rows.order_by("due_at", "pk")[:limit])
 
 
 def load_calendar(

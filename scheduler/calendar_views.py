@@ -20,6 +20,8 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.html import format_html_join
+from django.utils.text import Truncator
 from django.views.decorators.http import require_GET, require_POST, require_safe
 
 from accounts.models import CANCEL_REFUSED, Membership
@@ -28,7 +30,7 @@ from . import calendar as cal
 from . import channels as channel_flows
 from . import compose, feeds
 from . import queue as queue_flows
-from .models import Channel, ChannelStatus, Delivery
+from .models import Channel, ChannelStatus, Delivery, DeliveryStatus, web_link
 from .networks import network_choices
 from .web import member_view, require
 
@@ -296,6 +298,81 @@ def _new_time(form: Any, delivery: Delivery, zone: zoneinfo.ZoneInfo) -> datetim
 
 
 # -- queue -----------------------------------------------------------------------------------------
+# The queue and posting-schedule pages list hundreds of posts and a tab per channel. What each
+# row or tab shows is made here as plain strings: in the template, the date and truncatechars
+# filters, an include per tab and the localising of numbers cost more than the rest of the row.
+@dataclass
+class QueueRow:
+    """A post due on the channel, as the queue and posting-schedule pages list it."""
+
+    key: str  # the delivery's id, as its buttons send it
+    position: str
+    day: str  # "Mon 1 Jun" in the reader's zone
+    time: str  # "09:00"
+    text: str
+    url: str
+    edit_url: str  # "" when the reader may not change the post
+    held: bool
+
+
+@dataclass
+class ChannelTab:
+    """A channel's tab above the queue and posting-schedule pages."""
+
+    url: str
+    label: str
+    title: str  # "label (Network)"
+    network: str
+    avatar_src: str  # "" when the channel has no avatar that is safe to show
+    initial: str
+    current: bool
+    paused: bool
+
+
+def _rows(
+    deliveries: list[Delivery], membership: Membership, zone: zoneinfo.ZoneInfo, *, chars: int
+) -> list[QueueRow]:
+    """Rows of deliveries due at a time, times in `zone` and texts cut to `chars` characters."""
+    rows = []
+    for position, delivery in enumerate(deliveries, start=1):
+        local = delivery.due_at.astimezone(zone)  # type: ignore[union-attr]  # both queries ask for one
+        text = delivery.preview or "(media only)"  # type: ignore[attr-defined]
+        rows.append(
+            QueueRow(
+                key=str(delivery.pk),
+                position=str(position),
+                day=f"{local:%a} {local.day} {local:%b}",
+                time=f"{local:%H:%M}",
+                # truncatechars' cut, asked only of the texts it would cut
+                text=text if len(text) <= chars else Truncator(text).chars(chars),
+                url=_post_url(delivery.post_id),
+                edit_url=(
+                    _edit_url(delivery.post_id) if membership.can_change_post(delivery.post) else ""
+                ),
+                held=delivery.status == DeliveryStatus.HELD,
+            )
+        )
+    return rows
+
+
+def _channel_tabs(membership: Membership, current: Channel, view_name: str) -> list[ChannelTab]:
+    """A tab per channel of the workspace, each linking to `view_name` for its channel."""
+    names = dict(network_choices())
+    return [
+        ChannelTab(
+            url=_with_pk(view_name, channel.pk),
+            label=channel.label,
+            title=f"{channel.label} ({names.get(channel.network, channel.network)})",
+            network=channel.network,
+            avatar_src=web_link(channel.avatar_url),
+            initial=channel.label.replace("@", "")[:1].upper(),
+            current=channel.pk == current.pk,
+            paused=channel.status == ChannelStatus.PAUSED,
+        )
+        for channel in cal.tab_channels(membership.workspace)
+    ]
+
+
 def _channel(membership: Membership, pk: int) -> Channel:
     return get_object_or_404(Channel.objects.for_workspace(membership.workspace), pk=pk)
 
@@ -303,9 +380,10 @@ def _channel(membership: Membership, pk: int) -> Channel:
 @require_GET
 @member_view
 def queue_index(request: HttpRequest, membership: Membership) -> HttpResponse:
-    first = Channel.objects.for_workspace(membership.workspace).order_by("handle").first()
+    channels = Channel.objects.for_workspace(membership.workspace).order_by("handle")
+    first = channels.values_list("pk", flat=True).first()
     if first is not None:
-        return redirect("scheduler:queue", pk=first.pk)
+        return redirect("scheduler:queue", pk=first)
     return render(request, "scheduler/queue.html", {"membership": membership, "channel": None})
 
 
@@ -324,12 +402,6 @@ def _render_queue(
     problem: str = "",
 ) -> HttpResponse:
     zone = _zone(request)
-    rows = cal.queue_rows(channel)
-    for delivery in rows:
-        delivery.__dict__["local"] = delivery.due_at.astimezone(zone) if delivery.due_at else None
-        delivery.__dict__["can_edit"] = membership.can_change_post(delivery.post)
-        delivery.__dict__["url"] = _post_url(delivery.post_id)
-        delivery.__dict__["edit_url"] = _edit_url(delivery.post_id)
     gaps = [
         {"at": at.astimezone(zone), "link": compose_link(at=at, zone=zone, channel=channel.pk)}
         for at in queue_flows.next_slots(channel, count=3)
@@ -337,10 +409,10 @@ def _render_queue(
     context = {
         "membership": membership,
         "channel": channel,
-        "channels": cal.workspace_channels(membership.workspace),
-        "rows": rows,
+        "tabs": _channel_tabs(membership, channel, "scheduler:queue"),
+        "rows": _rows(cal.queue_rows(channel), membership, zone, chars=160),
         "gaps": gaps,
-        "pinned": cal.pinned_rows(channel),
+        "pinned": _rows(cal.pinned_rows(channel), membership, zone, chars=100),
         "zone": zone.key,
         "has_schedule": bool(channel.schedule),
         "add_link": reverse("scheduler:compose") + f"?channel={channel.pk}&when=queue",
@@ -397,17 +469,27 @@ def _queue_change(membership: Membership, channel: Channel, action: str, form: A
         queue_flows.reorder(channel, ids)
         return "Reordered: each post now takes the slot shown."
     if action == "move":
-        delivery_id = int(form.get("delivery", "0") or 0)
+        delivery_id = _delivery_id(form)
         rows = queue_flows.move_in_queue(channel, delivery_id, to=form.get("to", ""))
         position = next(n for n, d in enumerate(rows, start=1) if d.pk == delivery_id)
         return f"Moved to position {position} of {len(rows)}."
     raise Http404("No such queue action.")
 
 
+def _delivery_id(form: Any) -> int:
+    """The id of the post a move or remove button names. Raises QueueError when it is no id."""
+    ids = compose.form_ids([form.get("delivery", "")])
+    if not ids:
+        raise queue_flows.QueueError(
+            "That is not a post of this queue; reload the page and try again."
+        )
+    return ids[0]
+
+
 def _remove(membership: Membership, channel: Channel, form: Any) -> str:
     delivery = (
         Delivery.objects.for_workspace(membership.workspace)
-        .filter(pk=int(form.get("delivery", "0") or 0), channel=channel)
+        .filter(pk=_delivery_id(form), channel=channel)
         .select_related("post")
         .first()
     )
@@ -479,6 +561,8 @@ def _day_name(day: str) -> str:
 
 
 DAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+# The time-zone picker's ~600 choices, rendered once rather than on every schedule page.
+ZONE_OPTIONS = format_html_join("", '<option value="{}"></option>', ((name,) for name in ZONES))
 
 
 def _render_schedule(
@@ -495,16 +579,13 @@ def _render_schedule(
         {"key": key, "name": name, "times": slots.get(key, [])}
         for key, name in zip(queue_flows.WEEKDAYS, DAY_NAMES, strict=True)
     ]
-    rows = cal.queue_rows(channel)
-    for delivery in rows:
-        delivery.__dict__["local"] = delivery.due_at.astimezone(zone) if delivery.due_at else None
     context = {
         "membership": membership,
         "channel": channel,
         "days": days,
-        "channels": cal.workspace_channels(membership.workspace),
-        "zones": ZONES,
-        "rows": rows,
+        "tabs": _channel_tabs(membership, channel, "scheduler:schedule"),
+        "zone_options": ZONE_OPTIONS,
+        "rows": _rows(cal.queue_rows(channel), membership, zone, chars=80),
         "zone": zone.key,
         "slot_count": sum(len(t) for t in slots.values()),
         "notice": notice,

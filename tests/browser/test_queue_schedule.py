@@ -110,3 +110,60 @@ def test_set_slots_queue_reorder_and_reflow(
     assert [
         " ".join(t.split()) for t in page.locator(".reflow-list .queue-when").all_inner_texts()
     ] == new_times
+
+
+def queue_abc(membership, channel) -> None:
+    channel.schedule = {day: ["09:00", "13:00"] for day in queue.WEEKDAYS}
+    channel.save()
+    for text in ("Alpha launch", "Beta follow-up", "Gamma recap"):
+        create_post(
+            membership, channels=[channel], parts=[PartInput(text)], at=None, queue=QUEUE_LAST
+        )
+
+
+def test_top_up_and_remove_buttons_swap_the_queue_in_place(
+    page, log_in, berlin_alice, membership, mastodon_channel
+):
+    channel = mastodon_channel
+    queue_abc(membership, channel)
+    log_in(page, berlin_alice)
+    page.goto(f"/queue/{channel.pk}/")
+
+    gamma = page.locator(".queue-item", has_text="Gamma recap")
+    gamma.get_by_role("button", name="Top (move post #3 first)").click()
+    expect(page.get_by_role("status")).to_contain_text("Moved to position 1 of 3")
+    assert db_texts(channel) == ["Gamma recap", "Alpha launch", "Beta follow-up"]
+    beta = page.locator(".queue-item", has_text="Beta follow-up")
+    beta.get_by_role("button", name="Up (move post #3 earlier)").click()
+    expect(page.get_by_role("status")).to_contain_text("Moved to position 2 of 3")
+    expect(beta.get_by_role("button", name="Up")).to_be_focused()
+
+    page.once("dialog", lambda dialog: dialog.accept())
+    gamma.get_by_role("button", name="Remove post #1").click()
+    expect(page.get_by_role("status")).to_contain_text("Removed from")
+    expect(page.locator(".queue-item")).to_have_count(2)
+    assert db_texts(channel) == ["Beta follow-up", "Alpha launch"]
+    assert page.locator(".queue-text").all_inner_texts() == db_texts(channel)
+
+
+def test_queue_buttons_work_without_javascript(
+    chromium, live_server, log_in, berlin_alice, membership, mastodon_channel
+):
+    channel = mastodon_channel
+    queue_abc(membership, channel)
+    context = chromium.new_context(base_url=live_server.url, java_script_enabled=False)
+    try:
+        tab = context.new_page()
+        log_in(tab, berlin_alice)
+        tab.goto(f"/queue/{channel.pk}/")
+
+        tab.locator(".queue-item", has_text="Gamma recap").get_by_role("button", name="Up").click()
+        expect(tab.locator(".messages")).to_contain_text("Moved to position 2 of 3")
+        assert db_texts(channel) == ["Alpha launch", "Gamma recap", "Beta follow-up"]
+        alpha = tab.locator(".queue-item", has_text="Alpha launch")
+        alpha.get_by_role("button", name="Remove").click()
+        expect(tab.locator(".messages")).to_contain_text("Removed from")
+        assert db_texts(channel) == ["Gamma recap", "Beta follow-up"]
+        assert tab.locator(".queue-text").all_inner_texts() == db_texts(channel)
+    finally:
+        context.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from html.parser import HTMLParser
 
 import pytest
 import time_machine
@@ -48,6 +49,58 @@ def queue_three(membership, channel):
         ).deliveries.get()
         for text in ("apple", "banana", "cherry")
     ]
+
+
+class PageForms(HTMLParser):
+    """A page's forms (address and hidden fields) and buttons (by id: attributes, and the form
+    they submit: the one their `form` attribute names, else the one around them)."""
+
+    def __init__(self, html: str) -> None:
+        super().__init__()
+        self.forms: list[dict] = []
+        self.buttons: dict[str, dict] = {}
+        self._ids: dict[str, int] = {}
+        self._open: int | None = None
+        self._named: list[tuple[str, tuple[str, str]]] = []  # fields of a form named by id
+        self.feed(html)
+        for form_id, field in self._named:
+            self.forms[self._ids[form_id]]["fields"].append(field)
+        for button in self.buttons.values():
+            if "form" in button:
+                button["owner"] = self._ids[button["form"]]
+
+    def handle_starttag(self, tag, attrs):
+        found = {name: value or "" for name, value in attrs}
+        if tag == "form":
+            self._open = len(self.forms)
+            self._ids[found.get("id", "")] = self._open
+            self.forms.append({"action": found["action"], "fields": []})
+        elif tag == "input" and found.get("type") == "hidden":
+            field = (found["name"], found["value"])
+            if "form" in found:
+                self._named.append((found["form"], field))
+            elif self._open is not None:
+                self.forms[self._open]["fields"].append(field)
+        elif tag == "button" and "id" in found:
+            self.buttons[found["id"]] = {"owner": self._open, **found}
+
+    def handle_endtag(self, tag):
+        if tag == "form":
+            self._open = None
+
+
+def press(client, page, button_id, **headers):
+    """Post what a browser posts when the button is pressed: its form's fields and its own
+    name=value if it has a name, to its form's address. Follows a plain post's redirect."""
+    forms = PageForms(page.content.decode())
+    button = forms.buttons[button_id]
+    assert "disabled" not in button
+    form = forms.forms[button["owner"]]
+    pressed = [(button["name"], button["value"])] if "name" in button else []
+    data: dict[str, list[str]] = {}
+    for name, value in [*form["fields"], *pressed]:
+        data.setdefault(name, []).append(value)
+    return client.post(form["action"], data, follow=True, **headers)
 
 
 def queue_texts(channel):
@@ -185,6 +238,49 @@ def test_keyboard_moves_and_drag_order_change_the_slots(frozen, browser, members
         ("apple", berlin(2026, 6, 1, 17, 0)),
         ("cherry", berlin(2026, 6, 2, 9, 0)),
     ]
+
+
+@pytest.mark.parametrize("headers", [{}, HTMX], ids=["plain form post", "htmx"])
+def test_row_buttons_move_and_remove_through_the_page_forms(
+    frozen, browser, membership, channel, headers
+):
+    apple, banana, cherry = queue_three(membership, channel)
+    page = browser.get(f"/queue/{channel.pk}/")
+
+    page = press(browser, page, f"q{cherry.pk}-up", **headers)
+    assert "Moved to position 2 of 3." in page.content.decode()
+    assert [t for t, _ in queue_texts(channel)] == ["apple", "cherry", "banana"]
+    page = press(browser, page, f"q{banana.pk}-top", **headers)
+    assert [t for t, _ in queue_texts(channel)] == ["banana", "apple", "cherry"]
+    page = press(browser, page, f"q{banana.pk}-down", **headers)
+    assert [t for t, _ in queue_texts(channel)] == ["apple", "banana", "cherry"]
+    page = press(browser, page, f"q{apple.pk}-remove", **headers)
+
+    assert "Removed from" in page.content.decode()
+    assert queue_texts(channel) == [
+        ("banana", berlin(2026, 6, 1, 9, 0)),
+        ("cherry", berlin(2026, 6, 1, 17, 0)),
+    ]
+    assert Delivery.objects.get(pk=apple.pk).status == DeliveryStatus.CANCELLED
+    assert page.redirect_chain == ([] if headers else [(f"/queue/{channel.pk}/", 302)])
+
+
+@pytest.mark.parametrize("value", ["abc", "²", "1" * 40, "-1", ""])
+@pytest.mark.parametrize("action", ["move", "remove"])
+def test_move_or_remove_of_no_post_id_says_so_and_changes_nothing(
+    frozen, browser, membership, channel, action, value
+):
+    queue_three(membership, channel)
+    before = queue_texts(channel)
+    url = f"/queue/{channel.pk}/{action}/"
+
+    swapped = browser.post(url, {"delivery": value, "to": "up"}, **HTMX)
+    plain = browser.post(url, {"delivery": value, "to": "up"}, follow=True)
+
+    problem = "That is not a post of this queue; reload the page and try again."
+    assert swapped.status_code == 200 and f'role="alert">{problem}' in swapped.content.decode()
+    assert plain.status_code == 200 and problem in plain.content.decode()
+    assert queue_texts(channel) == before
 
 
 def test_remove_shuffle_pause_and_resume(frozen, browser, membership, channel):
