@@ -12,7 +12,9 @@ and limit=50, and each list page with a logged-in session, and prints median/p95
 the query count and the answer's size. It repeats with a tenth of the posts and items to show
 the counts do not grow with them.
 
-    python bench/lists.py [--posts 500] [--items 200] [--runs 20]
+    python bench/lists.py [--posts 500] [--items 200] [--runs 20] [--only WORD]
+
+`--only WORD` measures only the lists and pages whose label holds WORD (e.g. `calendar`).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ def main() -> None:
     parser.add_argument("--posts", type=int, default=500)
     parser.add_argument("--items", type=int, default=200)
     parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--only", default="", help="measure only the labels holding this word")
     args = parser.parse_args()
     setup_django()
     from post_list import measure
@@ -50,12 +53,15 @@ def main() -> None:
         print("API, bearer token:")
         for name in LISTS:
             for limit in (200, 50):
-                url = f"/api/v1/{name}?limit={limit}"
-                measure(api, "get", url, f"{name} ({limit})", args.runs)
-        measure(api, "get", f"/api/v1/channels/{channels[1].pk}/queue", "queue", args.runs)
+                if args.only in f"{name} ({limit})":
+                    url = f"/api/v1/{name}?limit={limit}"
+                    measure(api, "get", url, f"{name} ({limit})", args.runs)
+        if args.only in "queue":
+            measure(api, "get", f"/api/v1/channels/{channels[1].pk}/queue", "queue", args.runs)
         print("Pages, logged in (Europe/Berlin reader):")
         for label, path in pages(channels, posts):
-            measure(client, "get", path, label, args.runs, follow=path == "/queue/")
+            if args.only in label:
+                measure(client, "get", path, label, args.runs, follow=path == "/queue/")
 
 
 def pages(channels, posts: int) -> list[tuple[str, str]]:  # type: ignore[no-untyped-def]
