@@ -143,10 +143,12 @@ def _period(request: HttpRequest) -> cal.CalendarRange:
 def _calendar_context(request: HttpRequest, membership: Membership) -> dict[str, Any]:
     period = _period(request)
     filters = _filters(request.GET)
-    page = cal.load_calendar(membership.workspace, period, filters)
+    week = period.view == cal.WEEK
+    # A month cell shows its first few posts and counts the rest and the open slots.
+    per_day = None if week else MONTH_CHIPS
+    page = cal.load_calendar(membership.workspace, period, filters, per_day=per_day)
     now = timezone.now()
     today = now.astimezone(period.zone).date()
-    week = period.view == cal.WEEK
     for channel in page.channels:
         # Rendered once per channel, not once per chip: a busy week has hundreds of chips.
         channel.__dict__["colour"] = channel.pk % CHANNEL_COLOURS
@@ -155,8 +157,7 @@ def _calendar_context(request: HttpRequest, membership: Membership) -> dict[str,
         )
     days = []
     for day in page.days:
-        # A month cell shows its first few posts and counts the rest and the open slots.
-        for delivery in day.entries if week else day.entries[:MONTH_CHIPS]:
+        for delivery in day.entries:
             _decorate(delivery, membership, period.zone)
         days.append(_day_context(day, _items(day, period) if week else [], today, period, now))
     query = request.GET.copy()
@@ -231,7 +232,7 @@ def _day_context(
         "items": items,
         "entries": day.entries,
         "chips": day.entries[:MONTH_CHIPS],
-        "more": max(0, len(day.entries) - MONTH_CHIPS),
+        "more": max(0, day.total - MONTH_CHIPS),
         "open_count": len(day.open_slots),
         "is_today": day.day == today,
         "is_past": day.day < today,
