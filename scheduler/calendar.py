@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import contextlib
 import zoneinfo
-from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from itertools import takewhile
 from typing import Any
 
 from django.db import connection, transaction
@@ -211,10 +211,24 @@ ROW_FIELDS = (
 SHOWN_ORDER = (F("shown_at").asc(), F("pk").asc())  # within a day too: time, then creation
 
 
+# What the calendar reads of a channel: its name, avatar and network, and what open slots need.
+CHANNEL_FIELDS = (
+    "id", "workspace_id", "network", "handle", "display_name", "name", "avatar_url", "status",
+    "timezone", "schedule",
+)  # fmt: skip
+
+
 def workspace_channels(workspace: Workspace) -> list[Channel]:
     """The workspace's channels without their credentials, in display order."""
     return list(
         Channel.objects.for_workspace(workspace).defer("credentials").order_by("network", "handle")
+    )
+
+
+def calendar_channels(workspace: Workspace) -> list[Channel]:
+    """The workspace's channels in display order, with only CHANNEL_FIELDS read."""
+    return list(
+        Channel.objects.for_workspace(workspace).only(*CHANNEL_FIELDS).order_by("network", "handle")
     )
 
 
@@ -321,7 +335,7 @@ def load_calendar(
 
     With `per_day`, a day's `entries` are only its first `per_day` (its `total` counts all).
     """
-    every_channel = workspace_channels(workspace)
+    every_channel = calendar_channels(workspace)
     channels = [channel for channel in every_channel if filters.admits(channel)]
     days = {day: CalendarDay(day) for day in period.days}
     if per_day is None:
@@ -345,25 +359,26 @@ def load_calendar(
 
 def open_slots(channels: list[Channel], *, start: datetime, end: datetime) -> list[OpenSlot]:
     """Future slots between `start` and `end` on active channels that no delivery sits on."""
-    live = [channel for channel in channels if channel.status == ChannelStatus.ACTIVE]
     after = max(start - timedelta(microseconds=1), timezone.now())
-    if not live or after >= end:
+    if after >= end:
         return []
-    taken: dict[int, set[datetime]] = defaultdict(set)
-    for channel_id, due_at in Delivery.objects.filter(  # due_at__lt excludes nulls
-        channel__in=live,
-        status__in=queue_flows.OCCUPYING_STATUSES,
-        due_at__gt=after,
-        due_at__lt=end,
-    ).values_list("channel_id", "due_at"):
-        taken[channel_id].add(due_at)  # type: ignore[arg-type]
-    found: list[OpenSlot] = []
-    for channel in live:
-        for at in queue_flows.slot_times(channel, after=after):
-            if at >= end:
-                break
-            if at not in taken[channel.pk]:
-                found.append(OpenSlot(channel, at))
+    slots = [
+        OpenSlot(channel, at)
+        for channel in channels
+        if channel.status == ChannelStatus.ACTIVE
+        for at in takewhile(lambda at: at < end, queue_flows.slot_times(channel, after=after))
+    ]
+    if not slots:
+        return []
+    taken = set(
+        Delivery.objects.filter(  # due_at__lt excludes nulls
+            channel__in={slot.channel.pk for slot in slots},  # of hundreds, the few with slots
+            status__in=queue_flows.OCCUPYING_STATUSES,
+            due_at__gt=after,
+            due_at__lt=end,
+        ).values_list("channel_id", "due_at")
+    )
+    found = [slot for slot in slots if (slot.channel.pk, slot.at) not in taken]
     return sorted(found, key=lambda slot: (slot.at, slot.channel.pk))
 
 

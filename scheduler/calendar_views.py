@@ -149,12 +149,7 @@ def _calendar_context(request: HttpRequest, membership: Membership) -> dict[str,
     page = cal.load_calendar(membership.workspace, period, filters, per_day=per_day)
     now = timezone.now()
     today = now.astimezone(period.zone).date()
-    for channel in page.channels:
-        # Rendered once per channel, not once per chip: a busy week has hundreds of chips.
-        channel.__dict__["colour"] = channel.pk % CHANNEL_COLOURS
-        channel.__dict__["avatar_html"] = render_to_string(
-            "scheduler/cal/_avatar.html", {"channel": channel}
-        )
+    _decorate_channels(page)
     days = []
     for day in page.days:
         for delivery in day.entries:
@@ -167,7 +162,7 @@ def _calendar_context(request: HttpRequest, membership: Membership) -> dict[str,
         "filters": filters,
         "days": days,
         "entry_count": page.entry_count,
-        "channels": page.channels,
+        "channel_options": _channel_options(page.channels, filters),
         "networks": network_choices(),
         "statuses": cal.STATUS_LABELS,
         "query": query.urlencode(),
@@ -175,6 +170,34 @@ def _calendar_context(request: HttpRequest, membership: Membership) -> dict[str,
         "today": today,
         "zone": period.zone.key,
     }
+
+
+def _channel_options(
+    channels: list[Channel], filters: cal.CalendarFilters
+) -> list[tuple[int, str, bool]]:
+    """(value, text, selected) of the channel filter's options: get_network_display() per
+    channel would cost more than the rest of the form."""
+    networks = dict(network_choices())
+    return [
+        (
+            channel.pk,
+            f"{channel.label} ({networks.get(channel.network, channel.network)})",
+            channel.pk in filters.channels,
+        )
+        for channel in channels
+    ]
+
+
+def _decorate_channels(page: cal.CalendarPage) -> None:
+    """Colour and avatar of the channels the days show (not of every channel in the filter)."""
+    shown = {delivery.channel for day in page.days for delivery in day.entries}
+    shown.update(slot.channel for day in page.days for slot in day.open_slots)
+    for channel in shown:
+        # Rendered once per channel, not once per chip: a busy week has hundreds of chips.
+        channel.__dict__["colour"] = channel.pk % CHANNEL_COLOURS
+        channel.__dict__["avatar_html"] = render_to_string(
+            "scheduler/cal/_avatar.html", {"channel": channel}
+        )
 
 
 def _items(day: cal.CalendarDay, period: cal.CalendarRange) -> list[Item]:
