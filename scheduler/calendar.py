@@ -13,14 +13,14 @@ from __future__ import annotations
 
 import contextlib
 import zoneinfo
-from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from itertools import takewhile
 from typing import Any
 
 from django.db import connection, transaction
-from django.db.models import OuterRef, Q, Subquery
-from django.db.models.functions import Coalesce, Left
+from django.db.models import Count, F, OuterRef, Q, Subquery, Window
+from django.db.models.functions import Coalesce, Left, RowNumber, TruncDate
 from django.utils import timezone
 
 from accounts.models import Membership, Workspace
@@ -35,6 +35,7 @@ from .models import (
     DeliveryStatus,
     PostPart,
     PostStatus,
+    WorkspaceQuerySet,
 )
 
 WEEK, MONTH = "week", "month"
@@ -188,6 +189,7 @@ class CalendarDay:
     day: date
     entries: list[Delivery] = field(default_factory=list)
     open_slots: list[OpenSlot] = field(default_factory=list)
+    total: int = 0  # the day's entries in all; `entries` may hold only the first few
 
 
 @dataclass
@@ -198,7 +200,7 @@ class CalendarPage:
 
     @property
     def entry_count(self) -> int:
-        return sum(len(day.entries) for day in self.days)
+        return sum(day.total for day in self.days)
 
 
 # What a calendar row needs; credentials, overrides and options stay unread (and undecrypted).
@@ -206,12 +208,27 @@ ROW_FIELDS = (
     "id", "post_id", "channel_id", "status", "pinned", "part_states",
     "post__id", "post__status", "post__author_id",
 )  # fmt: skip
+SHOWN_ORDER = (F("shown_at").asc(), F("pk").asc())  # within a day too: time, then creation
+
+
+# What the calendar reads of a channel: its name, avatar and network, and what open slots need.
+CHANNEL_FIELDS = (
+    "id", "workspace_id", "network", "handle", "display_name", "name", "avatar_url", "status",
+    "timezone", "schedule",
+)  # fmt: skip
 
 
 def workspace_channels(workspace: Workspace) -> list[Channel]:
     """The workspace's channels without their credentials, in display order."""
     return list(
         Channel.objects.for_workspace(workspace).defer("credentials").order_by("network", "handle")
+    )
+
+
+def calendar_channels(workspace: Workspace) -> list[Channel]:
+    """The workspace's channels in display order, with only CHANNEL_FIELDS read."""
+    return list(
+        Channel.objects.for_workspace(workspace).only(*CHANNEL_FIELDS).order_by("network", "handle")
     )
 
 
@@ -231,23 +248,57 @@ def deliveries_in(
     carries `preview` (the start of its first part), its post, and its channel from `channels`;
     of the rows only ROW_FIELDS and `fields` are read.
     """
+    rows = _rows_in(workspace, start=start, end=end, filters=filters)
+    rows = rows.only(*ROW_FIELDS, *fields).annotate(preview=preview_of_post(preview_chars))
+    return _with_channels(list(rows), channels)
+
+
+def first_deliveries_of_days(
+    workspace: Workspace,
+    *,
+    period: CalendarRange,
+    filters: CalendarFilters,
+    channels: list[Channel],
+    per_day: int,
+) -> list[Delivery]:
+    """Like `deliveries_in` over the period, but only the first `per_day` of each local day.
+
+    Days are the reader's (`period.zone`); each row also carries `day_total`, how many
+    deliveries its day shows in all. The same order as `deliveries_in`.
+    """
+    local_day = TruncDate("shown_at", tzinfo=period.zone)
+    rows = (
+        _rows_in(workspace, start=period.start, end=period.end, filters=filters)
+        .only(*ROW_FIELDS)
+        .annotate(
+            day_total=Window(Count("pk"), partition_by=[local_day]),
+            day_rank=Window(RowNumber(), partition_by=[local_day], order_by=[*SHOWN_ORDER]),
+        )
+        .filter(day_rank__lte=per_day)
+        .annotate(preview=preview_of_post())
+    )
+    return _with_channels(list(rows), channels)
+
+
+def _rows_in(
+    workspace: Workspace, *, start: datetime, end: datetime, filters: CalendarFilters
+) -> WorkspaceQuerySet:
     rows = (
         Delivery.objects.for_workspace(workspace)
         .annotate(shown_at=Coalesce("published_at", "due_at"))
         .filter(shown_at__gte=start, shown_at__lt=end)
         .filter(channel_filter(filters, "channel__"), status_filter(filters.statuses))
         .select_related("post")
-        .only(*ROW_FIELDS, *fields)
-        .annotate(preview=preview_of_post(preview_chars))
-        .order_by("shown_at", "pk")
+        .order_by(*SHOWN_ORDER)
     )
-    if filters.tag:
-        rows = rows.filter(tag_filter(filters.tag))
+    return rows.filter(tag_filter(filters.tag)) if filters.tag else rows
+
+
+def _with_channels(rows: list[Delivery], channels: list[Channel]) -> list[Delivery]:
     by_id = {channel.pk: channel for channel in channels}
-    found = list(rows)
-    for delivery in found:
+    for delivery in rows:
         delivery.channel = by_id[delivery.channel_id]
-    return found
+    return rows
 
 
 def preview_of_post(chars: int = PREVIEW_CHARS) -> Left:
@@ -289,17 +340,32 @@ def pinned_rows(channel: Channel, *, limit: int = 20) -> list[Delivery]:
 
 
 def load_calendar(
-    workspace: Workspace, period: CalendarRange, filters: CalendarFilters
+    workspace: Workspace,
+    period: CalendarRange,
+    filters: CalendarFilters,
+    *,
+    per_day: int | None = None,
 ) -> CalendarPage:
-    """Everything a week or month view shows, grouped by local day. Three queries."""
-    every_channel = workspace_channels(workspace)
+    """Everything a week or month view shows, grouped by local day. Three queries.
+
+    With `per_day`, a day's `entries` are only its first `per_day` (its `total` counts all).
+    """
+    every_channel = calendar_channels(workspace)
     channels = [channel for channel in every_channel if filters.admits(channel)]
     days = {day: CalendarDay(day) for day in period.days}
-    for delivery in deliveries_in(
-        workspace, start=period.start, end=period.end, filters=filters, channels=every_channel
-    ):
+    if per_day is None:
+        rows = deliveries_in(
+            workspace, start=period.start, end=period.end, filters=filters, channels=every_channel
+        )
+    else:
+        rows = first_deliveries_of_days(
+            workspace, period=period, filters=filters, channels=every_channel, per_day=per_day
+        )
+    for delivery in rows:
         local = delivery.shown_at.astimezone(period.zone)  # type: ignore[attr-defined]
-        days[local.date()].entries.append(delivery)
+        day = days[local.date()]
+        day.entries.append(delivery)
+        day.total = len(day.entries) if per_day is None else delivery.day_total  # type: ignore[attr-defined]
     if filters.shows_open_slots:
         for slot in open_slots(channels, start=period.start, end=period.end):
             days[slot.at.astimezone(period.zone).date()].open_slots.append(slot)
@@ -308,25 +374,26 @@ def load_calendar(
 
 def open_slots(channels: list[Channel], *, start: datetime, end: datetime) -> list[OpenSlot]:
     """Future slots between `start` and `end` on active channels that no delivery sits on."""
-    live = [channel for channel in channels if channel.status == ChannelStatus.ACTIVE]
     after = max(start - timedelta(microseconds=1), timezone.now())
-    if not live or after >= end:
+    if after >= end:
         return []
-    taken: dict[int, set[datetime]] = defaultdict(set)
-    for channel_id, due_at in Delivery.objects.filter(  # due_at__lt excludes nulls
-        channel__in=live,
-        status__in=queue_flows.OCCUPYING_STATUSES,
-        due_at__gt=after,
-        due_at__lt=end,
-    ).values_list("channel_id", "due_at"):
-        taken[channel_id].add(due_at)  # type: ignore[arg-type]
-    found: list[OpenSlot] = []
-    for channel in live:
-        for at in queue_flows.slot_times(channel, after=after):
-            if at >= end:
-                break
-            if at not in taken[channel.pk]:
-                found.append(OpenSlot(channel, at))
+    slots = [
+        OpenSlot(channel, at)
+        for channel in channels
+        if channel.status == ChannelStatus.ACTIVE
+        for at in takewhile(lambda at: at < end, queue_flows.slot_times(channel, after=after))
+    ]
+    if not slots:
+        return []
+    taken = set(
+        Delivery.objects.filter(  # due_at__lt excludes nulls
+            channel__in={slot.channel.pk for slot in slots},  # of hundreds, the few with slots
+            status__in=queue_flows.OCCUPYING_STATUSES,
+            due_at__gt=after,
+            due_at__lt=end,
+        ).values_list("channel_id", "due_at")
+    )
+    found = [slot for slot in slots if (slot.channel.pk, slot.at) not in taken]
     return sorted(found, key=lambda slot: (slot.at, slot.channel.pk))
 
 

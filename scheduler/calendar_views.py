@@ -11,7 +11,7 @@ import functools
 import zoneinfo
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
-from typing import Any
+from typing import Any, TypedDict
 from urllib.parse import urlencode
 
 from django.contrib import messages
@@ -22,6 +22,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html_join
 from django.utils.text import Truncator
+from django.utils.translation import pgettext
 from django.views.decorators.http import require_GET, require_POST, require_safe
 
 from accounts.models import CANCEL_REFUSED, Membership
@@ -36,6 +37,8 @@ from .web import member_view, require
 
 CHANNEL_COLOURS = 8
 MONTH_CHIPS = 3
+# How many characters of a post's text a chip shows (as the truncatechars filter counts them).
+WEEK_TEXT_CHARS, MONTH_TEXT_CHARS = 90, 40
 ZONES = sorted(zoneinfo.available_timezones() - {"localtime", "Factory"})
 
 
@@ -109,12 +112,30 @@ def _compose_url() -> str:
 
 
 # -- calendar --------------------------------------------------------------------------------------
+class Chip(TypedDict):
+    """One delivery as its chip shows it, in strings worked out once: a busy week has hundreds
+    of chips, and per chip a template filter, an int (number formatting) or a model attribute
+    lookup costs more than this. A dict, as template lookups try a key first."""
+
+    ref: str  # the delivery's id, for dragging and the Move dialog
+    url: str
+    colour: str
+    status: str  # as the calendar names it (cal.display_status)
+    status_label: str
+    time: str  # HH:MM in the reader's zone
+    at: str  # the datetime-local value of that time, for the Move dialog
+    text: str  # the start of the post, shortened
+    channel: str  # the channel's label
+    avatar: str  # the channel's avatar, rendered once per channel
+    movable: bool
+
+
 @dataclass
 class Item:
     """One line of a week column: a post on a channel, or the channels with a slot then."""
 
     at: datetime
-    delivery: Delivery | None = None
+    chip: Chip | None = None
     slots: list[cal.OpenSlot] = field(default_factory=list)
     local_time: str = ""
     iso: str = ""
@@ -145,22 +166,24 @@ def _period(request: HttpRequest) -> cal.CalendarRange:
 def _calendar_context(request: HttpRequest, membership: Membership) -> dict[str, Any]:
     period = _period(request)
     filters = _filters(request.GET)
-    page = cal.load_calendar(membership.workspace, period, filters)
+    week = period.view == cal.WEEK
+    # A month cell shows its first few posts and counts the rest and the open slots.
+    per_day = None if week else MONTH_CHIPS
+    page = cal.load_calendar(membership.workspace, period, filters, per_day=per_day)
     now = timezone.now()
     today = now.astimezone(period.zone).date()
-    week = period.view == cal.WEEK
-    for channel in page.channels:
-        # Rendered once per channel, not once per chip: a busy week has hundreds of chips.
-        channel.__dict__["colour"] = channel.pk % CHANNEL_COLOURS
-        channel.__dict__["avatar_html"] = render_to_string(
-            "scheduler/cal/_avatar.html", {"channel": channel}
-        )
+    _decorate_channels(page)
+    chars = WEEK_TEXT_CHARS if week else MONTH_TEXT_CHARS
+    # What truncatechars would end a shortened text with, looked up once, not twice per chip.
+    ellipsis = pgettext("String to return when truncating text", "%(truncated_text)s…")
     days = []
     for day in page.days:
-        # A month cell shows its first few posts and counts the rest and the open slots.
-        for delivery in day.entries if week else day.entries[:MONTH_CHIPS]:
-            _decorate(delivery, membership, period.zone)
-        days.append(_day_context(day, _items(day, period) if week else [], today, period, now))
+        chips = [
+            _chip(delivery, membership, period.zone, chars=chars, ellipsis=ellipsis)
+            for delivery in day.entries
+        ]
+        items = _items(day, chips, period) if week else []
+        days.append(_day_context(day, items, chips, today, period, now))
     query = request.GET.copy()
     return {
         "membership": membership,
@@ -168,7 +191,7 @@ def _calendar_context(request: HttpRequest, membership: Membership) -> dict[str,
         "filters": filters,
         "days": days,
         "entry_count": page.entry_count,
-        "channels": page.channels,
+        "channel_options": _channel_options(page.channels, filters),
         "networks": network_choices(),
         "statuses": cal.STATUS_LABELS,
         "query": query.urlencode(),
@@ -178,9 +201,40 @@ def _calendar_context(request: HttpRequest, membership: Membership) -> dict[str,
     }
 
 
-def _items(day: cal.CalendarDay, period: cal.CalendarRange) -> list[Item]:
+def _channel_options(
+    channels: list[Channel], filters: cal.CalendarFilters
+) -> list[tuple[int, str, bool]]:
+    """(value, text, selected) of the channel filter's options: get_network_display() per
+    channel would cost more than the rest of the form."""
+    networks = dict(network_choices())
+    return [
+        (
+            channel.pk,
+            f"{channel.label} ({networks.get(channel.network, channel.network)})",
+            channel.pk in filters.channels,
+        )
+        for channel in channels
+    ]
+
+
+def _decorate_channels(page: cal.CalendarPage) -> None:
+    """Colour and avatar of the channels the days show (not of every channel in the filter)."""
+    shown = {delivery.channel for day in page.days for delivery in day.entries}
+    shown.update(slot.channel for day in page.days for slot in day.open_slots)
+    for channel in shown:
+        # Rendered once per channel, not once per chip: a busy week has hundreds of chips.
+        channel.__dict__["colour"] = str(channel.pk % CHANNEL_COLOURS)
+        channel.__dict__["avatar_html"] = render_to_string(
+            "scheduler/cal/_avatar.html", {"channel": channel}
+        )
+
+
+def _items(day: cal.CalendarDay, chips: list[Chip], period: cal.CalendarRange) -> list[Item]:
     """A week column: the day's posts, and its open slots one line per time, in time order."""
-    items = [Item(d.shown_at, delivery=d) for d in day.entries]  # type: ignore[attr-defined]
+    items = [
+        Item(delivery.shown_at, chip=chip)  # type: ignore[attr-defined]
+        for delivery, chip in zip(day.entries, chips, strict=True)
+    ]
     by_time: dict[datetime, Item] = {}
     for slot in day.open_slots:
         slot.link = compose_link(at=slot.at, zone=period.zone, channel=slot.channel.pk)
@@ -188,7 +242,7 @@ def _items(day: cal.CalendarDay, period: cal.CalendarRange) -> list[Item]:
             local = slot.at.astimezone(period.zone).strftime("%H:%M")
             by_time[slot.at] = Item(slot.at, local_time=local, iso=slot.at.isoformat())
         by_time[slot.at].slots.append(slot)
-    return sorted([*items, *by_time.values()], key=lambda item: (item.at, item.delivery is None))
+    return sorted([*items, *by_time.values()], key=lambda item: (item.at, item.chip is None))
 
 
 def _without(query: Any, *names: str) -> str:
@@ -198,22 +252,41 @@ def _without(query: Any, *names: str) -> str:
     return kept.urlencode()
 
 
-def _decorate(delivery: Delivery, membership: Membership, zone: zoneinfo.ZoneInfo) -> None:
+def _chip(
+    delivery: Delivery,
+    membership: Membership,
+    zone: zoneinfo.ZoneInfo,
+    *,
+    chars: int,
+    ellipsis: str,
+) -> Chip:
     shown: datetime = delivery.shown_at  # type: ignore[attr-defined]
-    extra = delivery.__dict__
-    extra["local_time"] = shown.astimezone(zone).strftime("%H:%M")
-    extra["local_input"] = local_input(shown, zone)
-    extra["shown_status"] = cal.display_status(delivery)
-    extra["status_label"] = cal.STATUS_LABELS[extra["shown_status"]]
-    extra["colour"] = delivery.channel_id % CHANNEL_COLOURS
-    extra["url"] = _post_url(delivery.post_id)
-    extra["movable"] = compose.why_unchangeable(delivery) is None and membership.can_change_post(
-        delivery.post
-    )
+    status = cal.display_status(delivery)
+    channel = delivery.channel
+    text = delivery.preview or "(media only)"  # type: ignore[attr-defined]
+    return {
+        "ref": str(delivery.pk),
+        "url": _post_url(delivery.post_id),
+        "colour": str(delivery.channel_id % CHANNEL_COLOURS),
+        "status": status,
+        "status_label": cal.STATUS_LABELS[status],
+        "time": shown.astimezone(zone).strftime("%H:%M"),
+        "at": local_input(shown, zone),
+        "text": Truncator(text).chars(chars, ellipsis),
+        "channel": channel.label,
+        "avatar": channel.avatar_html,  # type: ignore[attr-defined]
+        "movable": compose.why_unchangeable(delivery) is None
+        and membership.can_change_post(delivery.post),
+    }
 
 
 def _day_context(
-    day: cal.CalendarDay, items: list[Item], today: date, period: cal.CalendarRange, now: datetime
+    day: cal.CalendarDay,
+    items: list[Item],
+    chips: list[Chip],
+    today: date,
+    period: cal.CalendarRange,
+    now: datetime,
 ) -> dict[str, Any]:
     add_at: datetime | None = None
     if day.day > today:
@@ -232,8 +305,8 @@ def _day_context(
         "iso": day.day.isoformat(),
         "items": items,
         "entries": day.entries,
-        "chips": day.entries[:MONTH_CHIPS],
-        "more": max(0, len(day.entries) - MONTH_CHIPS),
+        "chips": chips[:MONTH_CHIPS],
+        "more": max(0, day.total - MONTH_CHIPS),
         "open_count": len(day.open_slots),
         "is_today": day.day == today,
         "is_past": day.day < today,

@@ -90,6 +90,44 @@ def test_posts_fall_on_the_readers_local_day(frozen, membership, mastodon_channe
     assert texts(page) == {"2026-10-23": ["late Thursday UTC"], "2026-10-25": ["Sunday night CET"]}
 
 
+def test_a_month_day_holds_its_first_entries_in_time_order_and_counts_all(
+    frozen, membership, mastodon_channel
+):
+    def at(text, when):
+        post_at(membership, [mastodon_channel], text, when)
+
+    # Created out of time order; Sunday 25 October is Berlin's 25-hour day.
+    at("ten, made first", berlin(2026, 10, 25, 10, 0))
+    at("late Sunday", berlin(2026, 10, 25, 23, 30))  # 22:30 UTC, the day's last
+    at("Monday", berlin(2026, 10, 26, 0, 30))  # 23:30 UTC on Sunday
+    at("ten, made second", berlin(2026, 10, 25, 10, 0))
+    at("one", berlin(2026, 10, 25, 1, 0))  # still summer time: 23:00 UTC on Saturday
+    at("nine", berlin(2026, 10, 25, 9, 0))
+    at("Saturday", berlin(2026, 10, 24, 23, 30))
+    period = calendar_range("month", around=date(2026, 10, 1), zone_name="Europe/Berlin")
+
+    page = load_calendar(membership.workspace, period, CalendarFilters(), per_day=3)
+
+    shown = {
+        day.day.isoformat(): ([d.preview for d in day.entries], day.total)
+        for day in page.days
+        if day.total
+    }
+    assert shown == {
+        "2026-10-24": (["Saturday"], 1),
+        "2026-10-25": (["one", "nine", "ten, made first"], 5),
+        "2026-10-26": (["Monday"], 1),
+    }
+    assert page.entry_count == 7
+    assert [d.preview for d in week(membership, around=date(2026, 10, 25)).days[6].entries] == [
+        "one",
+        "nine",
+        "ten, made first",
+        "ten, made second",
+        "late Sunday",
+    ]
+
+
 def test_open_slots_keep_their_local_time_across_the_change(frozen, membership, mastodon_channel):
     mastodon_channel.timezone = "Europe/Berlin"
     mastodon_channel.schedule = {day: ["09:00"] for day in queue.WEEKDAYS}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import zoneinfo
 from datetime import UTC, datetime
 from html.parser import HTMLParser
 
@@ -145,6 +147,42 @@ def test_month_page_and_filters(frozen, browser, membership, channel):
 
     assert "June 2026" in page and "tagged" in page and "untagged" in page
     assert "tagged" in filtered and "untagged" not in filtered and "Clear filters" in filtered
+
+
+def test_month_cell_shows_its_first_three_posts_and_counts_the_rest(
+    frozen, browser, alice, membership, channel
+):
+    alice.timezone = "America/New_York"  # UTC-4 in June: 23:30 there is 03:30 UTC next day
+    alice.save()
+    new_york = zoneinfo.ZoneInfo("America/New_York")
+    for text, day, hour, minute in [  # made out of time order
+        ("noon", 18, 12, 0),
+        ("late Wednesday", 17, 23, 30),
+        ("late Thursday", 18, 23, 30),
+        ("nine, made first", 18, 9, 0),
+        ("nine, made second", 18, 9, 0),
+        ("eight", 18, 8, 0),
+        ("just after midnight", 19, 0, 15),
+    ]:
+        at = datetime(2026, 6, day, hour, minute, tzinfo=new_york)
+        create_post(membership, channels=[channel], parts=[PartInput(text)], at=at)
+
+    page = browser.get("/calendar/?view=month&date=2026-06-10").content.decode()
+
+    def cell(day):
+        start = page.index(f'data-drop-day="{day}"')
+        html = page[start : page.index('<li class="cal-cell', start)]
+        return re.findall(r'chip-time">([\d:]+)</span> <span class="chip-text">([^<]*)<', html), (
+            re.findall(r"\+(\d+) more", html)
+        )
+
+    assert cell("2026-06-17") == ([("23:30", "late Wednesday")], [])
+    assert cell("2026-06-18") == (
+        [("08:00", "eight"), ("09:00", "nine, made first"), ("09:00", "nine, made second")],
+        ["2"],
+    )
+    assert cell("2026-06-19") == ([("00:15", "just after midnight")], [])
+    assert "7 posts shown" in page
 
 
 def test_dropping_a_post_on_another_day_keeps_its_time_of_day(frozen, browser, membership, channel):
