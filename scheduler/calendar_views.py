@@ -26,6 +26,7 @@ from django.utils.translation import pgettext
 from django.views.decorators.http import require_GET, require_POST, require_safe
 
 from accounts.models import CANCEL_REFUSED, Membership
+from accounts.urlcache import reverse_pk
 
 from . import calendar as cal
 from . import channels as channel_flows
@@ -84,25 +85,11 @@ def compose_link(*, at: datetime | None, zone: zoneinfo.ZoneInfo, channel: int |
 
 
 def _post_url(pk: int) -> str:
-    return _with_pk("scheduler:post_detail", pk)
+    return reverse_pk("scheduler:post_detail", pk)
 
 
 def _edit_url(pk: int) -> str:
-    return _with_pk("scheduler:edit_post", pk)
-
-
-def _with_pk(view_name: str, pk: int) -> str:
-    """reverse(view_name, args=[pk]), reversed once per view: a week or a queue links hundreds
-    of posts, and reverse() costs tens of microseconds."""
-    before, after = _around_pk(view_name)
-    return f"{before}{pk}{after}"
-
-
-@functools.cache
-def _around_pk(view_name: str) -> tuple[str, str]:
-    marker = "2147483647"
-    before, _, after = reverse(view_name, args=[marker]).partition(marker)
-    return before, after
+    return reverse_pk("scheduler:edit_post", pk)
 
 
 @functools.cache
@@ -433,7 +420,7 @@ def _channel_tabs(membership: Membership, current: Channel, view_name: str) -> l
     names = dict(network_choices())
     return [
         ChannelTab(
-            url=_with_pk(view_name, channel.pk),
+            url=reverse_pk(view_name, channel.pk),
             label=channel.label,
             title=f"{channel.label} ({names.get(channel.network, channel.network)})",
             network=channel.network,
