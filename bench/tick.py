@@ -66,13 +66,13 @@ def fill(future: int, published: int) -> None:
     with connection.cursor() as cursor:
         cursor.execute(
             """INSERT INTO scheduler_delivery (workspace_id, post_id, channel_id, status, due_at,
-                   next_attempt_at, pinned, attempts, last_error_code, last_error, part_states,
+                   next_attempt_at, pinned, attempts, failures, last_error_code, last_error, part_states,
                    published_at, created_at, updated_at)
                SELECT %(ws)s, p.id, c.id,
                    CASE WHEN n <= %(future)s THEN 'scheduled' ELSE 'published' END,
                    now() + (CASE WHEN n <= %(future)s THEN 1 ELSE -1 END) * make_interval(secs => 60 + n),
                    CASE WHEN n <= %(future)s THEN now() + make_interval(secs => 60 + n) END,
-                   true, 1, '', '', '[]',
+                   true, 1, 0, '', '', '[]',
                    CASE WHEN n <= %(future)s THEN NULL ELSE now() - make_interval(secs => n) END,
                    now(), now()
                FROM (SELECT id, row_number() OVER (ORDER BY id) AS pn FROM scheduler_post) p
