@@ -79,10 +79,11 @@ def release_claim(sender: Any = None, args: Any = None, **kwargs: Any) -> None:
 
 class ReleaseWaitingClaims(bootsteps.StartStopStep):
     """When the worker loses the broker connection, Celery drops the tasks it received but had
-    not started (their messages cannot be acknowledged on a new connection): this worker stops
-    renewing their claims, so the tick takes them over as soon as their leases run out. Started
-    publishes keep theirs. A copy of a dropped task that the broker delivers again later finds
-    its claim gone and does nothing."""
+    not handed to the pool (waiting for their ETA: their messages cannot be acknowledged on a new
+    connection): this worker stops renewing the claims of every task not started, so the tick
+    takes them over as soon as their leases run out. Started publishes keep theirs. A task that
+    was only waiting for a free thread still runs: if its claim was taken over first, it finds
+    it gone and does nothing, as does a copy the broker delivers again."""
 
     def stop(self, parent: Any) -> None:  # also called on each reconnection
         from scheduler import leases

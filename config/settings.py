@@ -232,7 +232,7 @@ HERALD_STUCK_AFTER = env.float("HERALD_STUCK_AFTER", default=60.0)
 HERALD_CATCH_UP_WINDOW = timedelta(hours=env.float("HERALD_CATCH_UP_WINDOW_HOURS", default=6))
 HERALD_MAX_ATTEMPTS = env.int("HERALD_MAX_ATTEMPTS", default=9)
 # Seconds before the first retry of a transient error, doubled with each one in a row (5, 10,
-# 20 ... 1280 s): most errors are brief, so the first retries come soon, and 9 tries still ride
+# 20 ... 640 s): most errors are brief, so the first retries come soon, and 9 tries still ride
 # out about 20 minutes of an outage. A network's Retry-After wins.
 HERALD_BACKOFF_BASE = env.float("HERALD_BACKOFF_BASE", default=5.0)
 HERALD_BACKOFF_MAX = env.float("HERALD_BACKOFF_MAX", default=3600.0)

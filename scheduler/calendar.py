@@ -451,5 +451,5 @@ def _check_may_move(membership: Membership, delivery: Delivery) -> None:
 def _pin_at(delivery: Delivery, at: datetime) -> None:
     changes: dict[str, Any] = {"due_at": at, "pinned": True, "updated_at": timezone.now()}
     if delivery.status == DeliveryStatus.SCHEDULED:
-        changes["next_attempt_at"] = at
+        changes.update(next_attempt_at=at, failures=0)  # a new time: its backoff starts over
     Delivery.objects.filter(pk=delivery.pk, status__in=compose.CHANGEABLE).update(**changes)

@@ -96,15 +96,20 @@ def renew_held() -> int:
         tokens = [token for token, since in _held.items() if now_monotonic - since < limit]
     if not tokens:
         return 0
-    rows = Delivery.objects.filter(status=DeliveryStatus.PUBLISHING, claim_token__in=tokens)
-    alive = set(rows.values_list("claim_token", flat=True).distinct())
+    publishing = Delivery.objects.filter(status=DeliveryStatus.PUBLISHING)
+    alive = set(publishing.filter(claim_token__in=tokens).values_list("claim_token", flat=True))
     release(*(set(tokens) - alive))
+    with _lock:  # not one released meanwhile (its task ended, or the worker dropped it)
+        tokens = [token for token in alive if token in _held]
+    if not tokens:
+        return 0
     now = timezone.now()
     lease = timedelta(seconds=settings.HERALD_LEASE_SECONDS)
     # Renewed once half the lease is used: with the defaults (a round every 3.3 s, 30 s leases)
     # four more rounds may be late before it runs out, and the claims of a burst waiting in a
     # worker are rewritten every 15 s rather than every 10.
-    return rows.filter(claimed_until__lt=now + lease / 2).update(claimed_until=now + lease)
+    due = publishing.filter(claim_token__in=tokens, claimed_until__lt=now + lease / 2)
+    return due.update(claimed_until=now + lease)
 
 
 def start_heartbeat() -> None:

@@ -104,7 +104,7 @@ def share_now(post: Post) -> int:
             post.save(update_fields=["status", "updated_at"])
             states.apply(waiting, "schedule")
         moved = post.deliveries.filter(status=DeliveryStatus.SCHEDULED).update(
-            due_at=now, next_attempt_at=now, pinned=True
+            due_at=now, next_attempt_at=now, pinned=True, failures=0
         )
         if not moved:
             raise PostNotEditable(

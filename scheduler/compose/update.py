@@ -271,7 +271,8 @@ def _sync_delivery_status(post: Post, changeable: list[Delivery], *, retimed: bo
         to_time = ids if retimed else list(released.values_list("pk", flat=True))
         states.apply(released, "schedule")
         Delivery.objects.filter(pk__in=to_time, status=DeliveryStatus.SCHEDULED).update(
-            next_attempt_at=models.F("due_at")
+            next_attempt_at=models.F("due_at"),
+            failures=0,  # a new time: the backoff starts over
         )
     else:
         states.apply(rows, "hold")

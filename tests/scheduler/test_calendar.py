@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import zoneinfo
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -126,6 +127,29 @@ def test_a_month_day_holds_its_first_entries_in_time_order_and_counts_all(
         "ten, made second",
         "late Sunday",
     ]
+
+
+@pytest.mark.parametrize("zone_name", ["Etc/GMT+10", "Etc/GMT-14", "Pacific/Kiritimati"])
+def test_a_month_counts_days_in_zones_with_two_digit_offsets(
+    frozen, membership, mastodon_channel, zone_name
+):
+    """The database counts each day in the reader's zone, including the fixed-offset zones whose
+    names look like offsets (Etc/GMT+10 is UTC-10; Etc/GMT-14, like Kiritimati, is UTC+14)."""
+    zone = zoneinfo.ZoneInfo(zone_name)
+    for hour in (0, 12, 23):
+        post_at(
+            membership, [mastodon_channel], f"{hour}h", datetime(2026, 10, 28, hour, tzinfo=zone)
+        )
+    period = calendar_range("month", around=date(2026, 10, 1), zone_name=zone_name)
+
+    page = load_calendar(membership.workspace, period, CalendarFilters(), per_day=2)
+
+    shown = {
+        day.day.isoformat(): ([d.preview for d in day.entries], day.total)
+        for day in page.days
+        if day.total
+    }
+    assert shown == {"2026-10-28": (["0h", "12h"], 3)}
 
 
 def test_open_slots_keep_their_local_time_across_the_change(frozen, membership, mastodon_channel):

@@ -9,7 +9,7 @@ import pytest
 from django.utils import timezone
 
 from scheduler import dispatch, states
-from scheduler.compose import cancel_post, retry_delivery
+from scheduler.compose import cancel_post, retry_delivery, share_now
 from scheduler.models import ChannelStatus, Delivery, DeliveryAttempt, DeliveryStatus
 from scheduler.publishing import publish_delivery
 from tests.conftest import make_mastodon_channel, run_at_once, schedule, tick_and_publish
@@ -274,6 +274,23 @@ def test_a_run_whose_worker_died_does_not_lengthen_the_next_backoff(
     assert "Attempt 2 of" in delivery.last_error
     assert tick_and_publish(now + timedelta(seconds=15)) == ["published"]
     assert len(fake_mastodon.statuses) == 1
+
+
+def test_sharing_now_starts_the_backoff_over(membership, mastodon_channel, fake_mastodon, settings):
+    settings.HERALD_BACKOFF_BASE = 10
+    post = schedule(membership, [mastodon_channel], "Flaky, then shared now")
+    fake_mastodon.inject("POST", r"^/api/v1/statuses$", status=503, times=3)
+    now = timezone.now()
+    assert tick_and_publish(now) == ["retry"]
+    assert tick_and_publish(now + timedelta(seconds=15)) == ["retry"]
+    assert post.deliveries.get().failures == 2  # the next wait would be 40 s
+
+    share_now(post)
+    assert tick_and_publish() == ["retry"]
+
+    delivery = post.deliveries.get()
+    assert delivery.failures == 1
+    assert 7 <= (delivery.next_attempt_at - timezone.now()).total_seconds() <= 13
 
 
 def test_auth_failure_marks_channel_and_keeps_the_post(membership, mastodon_channel, fake_mastodon):
