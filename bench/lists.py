@@ -51,7 +51,7 @@ def main() -> None:
     print(f"load average {' '.join(f'{n:.2f}' for n in os.getloadavg())} (2 shared cores)")
     for scale in (10, 1):
         posts, items = args.posts // scale, args.items // scale
-        client, channels = fill(posts, items)
+        client, channels, nested = fill(posts, items)
         api = api_client(client, with_media=True)
         print(
             f"-- {posts} posts on 3 channels, and {items} of each other thing listed "
@@ -65,6 +65,9 @@ def main() -> None:
                     measure(api, "get", url, f"{name} ({limit})", args.runs)
         if wanted("queue"):
             measure(api, "get", f"/api/v1/channels/{channels[1].pk}/queue", "queue", args.runs)
+        for label, path in nested:
+            if wanted(label):
+                measure(api, "get", path, label, args.runs)
         print("Pages, logged in (Europe/Berlin reader):")
         for label, path in pages(channels, posts):
             if wanted(label):
@@ -97,7 +100,8 @@ def pages(channels, posts: int) -> list[tuple[str, str]]:  # type: ignore[no-unt
 
 def fill(posts: int, items: int):  # type: ignore[no-untyped-def]
     """The bench workspace with `posts` posts and `items` of each other list. Returns the owner's
-    logged-in client and the 3 first channels."""
+    logged-in client, the 3 first channels and the (label, path) of the API's nested lists: the
+    newest post's comments and the first webhook's deliveries."""
     from django.test import Client
     from post_list import add_posts, fill_workspace
 
@@ -110,12 +114,18 @@ def fill(posts: int, items: int):  # type: ignore[no-untyped-def]
     added = add_channels(workspace, items)
     add_activity(workspace, user, [*pending, *rows], [*channels, *added], members, items)
     add_media(workspace, user, items)
-    add_webhooks(workspace, user, items)
+    webhook = add_webhooks(workspace, user, items)
+    add_webhook_deliveries(webhook, items)
+    add_comments(workspace, rows[-1], [m.user for m in members], items)
     add_notifications(workspace, user, rows, items)
     add_tokens(workspace, user, items)
     client = Client()
     client.force_login(user)
-    return client, channels
+    nested = [
+        ("comments", f"/api/v1/posts/{rows[-1].pk}/comments"),
+        ("webhook deliveries (200)", f"/api/v1/webhooks/{webhook.pk}/deliveries?limit=200"),
+    ]
+    return client, channels, nested
 
 
 def add_members(workspace, count: int):  # type: ignore[no-untyped-def]
@@ -281,12 +291,13 @@ def add_media(workspace, user, count: int) -> None:  # type: ignore[no-untyped-d
     )
 
 
-def add_webhooks(workspace, user, count: int) -> None:  # type: ignore[no-untyped-def]
+def add_webhooks(workspace, user, count: int):  # type: ignore[no-untyped-def]
+    """`count` webhooks; returns the first."""
     import secrets
 
     from scheduler.models import Webhook
 
-    Webhook.objects.bulk_create(
+    return Webhook.objects.bulk_create(
         Webhook(
             workspace=workspace,
             created_by=user,
@@ -295,6 +306,50 @@ def add_webhooks(workspace, user, count: int) -> None:  # type: ignore[no-untype
             secrets={"secret": secrets.token_hex(32)},
         )
         for n in range(count)
+    )[0]
+
+
+def add_webhook_deliveries(webhook, count: int) -> None:  # type: ignore[no-untyped-def]
+    """`count` deliveries in the webhook's log, as sent."""
+    import uuid
+
+    from django.utils import timezone
+
+    from scheduler.models import WebhookDelivery, WebhookDeliveryStatus
+
+    now = timezone.now()
+    WebhookDelivery.objects.bulk_create(
+        WebhookDelivery(
+            webhook=webhook,
+            event="delivery.published",
+            event_id=uuid.uuid4(),
+            payload={"delivery_id": n, "status": "published"},
+            status=WebhookDeliveryStatus.SUCCEEDED,
+            attempts=1,
+            response_status=200,
+            delivered_at=now - timedelta(minutes=n),
+            created_at=now - timedelta(minutes=n),
+        )
+        for n in range(count)
+    )
+
+
+def add_comments(workspace, post, members, count: int) -> None:  # type: ignore[no-untyped-def]
+    """`count` comments on the post, each by and mentioning a member."""
+    from scheduler.models import Comment
+
+    comments = Comment.objects.bulk_create(
+        Comment(
+            workspace=workspace,
+            post=post,
+            author=members[n % len(members)],
+            text=f"Comment {n} for @{members[(n + 1) % len(members)].email}",
+        )
+        for n in range(count)
+    )
+    Comment.mentions.through.objects.bulk_create(
+        Comment.mentions.through(comment_id=c.pk, user_id=members[(n + 1) % len(members)].pk)
+        for n, c in enumerate(comments)
     )
 
 
