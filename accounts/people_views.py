@@ -176,9 +176,12 @@ def _prepare_rows(
         role: render_to_string("accounts/_role_options.html", {"roles": roles, "selected": role})
         for role in Role.values
     }
+    owners = sum(1 for member in members if member.role == Role.OWNER)
     for member in members:
         is_you = member.pk == membership.pk
         member.__dict__["is_you"] = is_you
+        # The last owner cannot leave (the workspace needs one): not offered, and why.
+        member.__dict__["can_leave"] = member.role != Role.OWNER or owners > 1
         member.__dict__["can_change"] = not is_you and membership.can_change_member(member)
         member.__dict__["role_options"] = options[member.role]
         member.__dict__["role_url"] = reverse_pk("accounts:change_role", member.pk)

@@ -251,6 +251,31 @@ def test_roles_change_but_a_workspace_always_keeps_an_owner(alice, membership, w
     assert entries == ["role_changed", "left"]
 
 
+def test_the_only_owner_is_told_why_they_cannot_leave_instead_of_offered_to(
+    alice, membership, workspace
+):
+    page = logged_in(alice).get("/settings/members/").content.decode()
+    assert "/settings/members/leave/" not in page
+    assert "You are its only owner: make someone else owner to leave." in page
+
+    add_member(workspace, "second-owner@example.com", Role.OWNER)
+    page = logged_in(alice).get("/settings/members/").content.decode()
+    assert 'action="/settings/members/leave/"' in page
+    assert "only owner" not in page
+
+
+def test_invitations_say_when_they_were_sent_in_words(alice, workspace, smtp_server):
+    invite(logged_in(alice), "erin@example.com")
+    assert "sent just now" in logged_in(alice).get("/settings/members/").content.decode()
+
+    Invitation.objects.filter(email="erin@example.com").update(
+        sent_at=timezone.now() - timedelta(hours=2, minutes=5)
+    )
+    page = logged_in(alice).get("/settings/members/").content.decode()
+    assert "sent 2\xa0hours, 5\xa0minutes ago" in page
+    assert "0\xa0minutes" not in page
+
+
 # -- account, password, workspaces ---------------------------------------------------------------------------
 def test_account_settings_are_saved_and_checked(alice):
     client = logged_in(alice)
