@@ -21,12 +21,11 @@ from __future__ import annotations
 
 import argparse
 import os
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from common import setup_django
 
 LISTS = ["posts", "activity", "channels", "media", "webhooks", "notifications"]
-PENDING_START = datetime(2030, 6, 3, 7, tzinfo=UTC)  # after the N posts, out of their calendar
 
 
 def main() -> None:
@@ -108,7 +107,7 @@ def fill(posts: int, items: int):  # type: ignore[no-untyped-def]
     user, workspace, channels = fill_workspace()
     members = add_members(workspace, items)
     contributor = next(m.user for m in members if m.role == "contributor")
-    pending = add_pending_posts(workspace, contributor, channels, items)
+    pending = add_posts(workspace, contributor, channels, items, awaiting_approval=True)
     add_queue(workspace, user, channels[1], items)
     rows = add_posts(workspace, user, channels, posts)  # last: the newest
     added = add_channels(workspace, items)
@@ -160,34 +159,6 @@ def add_members(workspace, count: int):  # type: ignore[no-untyped-def]
         Membership(user=user, workspace=workspace, role=roles[n % len(roles)])
         for n, user in enumerate(users)
     )
-
-
-def add_pending_posts(workspace, author, channels, count: int):  # type: ignore[no-untyped-def]
-    """`count` posts of a contributor awaiting approval (held), half of them threads on two
-    channels. Returns them."""
-    from scheduler.models import Delivery, DeliveryStatus, Post, PostPart, PostStatus
-
-    rows = Post.objects.bulk_create(
-        Post(workspace=workspace, author=author, status=PostStatus.PENDING_APPROVAL)
-        for _ in range(count)
-    )
-    PostPart.objects.bulk_create(
-        PostPart(post=post, position=p, text=f"Please approve {n}, part {p}: " + "words " * 30)
-        for n, post in enumerate(rows)
-        for p in range(1 + n % 2)
-    )
-    Delivery.objects.bulk_create(
-        Delivery(
-            workspace=workspace,
-            post=post,
-            channel=channels[(n + k) % 3],
-            status=DeliveryStatus.HELD,
-            due_at=PENDING_START + timedelta(hours=n),
-        )
-        for n, post in enumerate(rows)
-        for k in range(1 + n % 2)
-    )
-    return rows
 
 
 def add_queue(workspace, author, channel, count: int) -> None:  # type: ignore[no-untyped-def]

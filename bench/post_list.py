@@ -22,6 +22,8 @@ from datetime import UTC, datetime, timedelta
 from common import percentile, reset_tables, setup_django
 
 POSTS_START = datetime(2030, 3, 1, 6, tzinfo=UTC)
+# Posts awaiting approval (bench/lists.py): after the scheduled ones, out of their calendar.
+PENDING_START = datetime(2030, 6, 3, 7, tzinfo=UTC)
 
 
 def main() -> None:
@@ -92,17 +94,23 @@ def fill_workspace():  # type: ignore[no-untyped-def]
     return user, workspace, channels
 
 
-def add_posts(workspace, user, channels, posts: int):  # type: ignore[no-untyped-def]
-    """`posts` scheduled posts an hour apart from 1 March 2030, half of them two-part threads on
-    two channels. Returns them."""
+def add_posts(  # type: ignore[no-untyped-def]
+    workspace, user, channels, posts: int, *, awaiting_approval: bool = False
+):
+    """`posts` posts an hour apart, half of them two-part threads on two channels: scheduled
+    from 1 March 2030, or (`awaiting_approval`) held for approval from 3 June 2030. Returns them."""
     from scheduler.models import Delivery, DeliveryStatus, Post, PostPart, PostStatus
 
+    status, start, text = (
+        (PostStatus.PENDING_APPROVAL, PENDING_START, "Please approve")
+        if awaiting_approval
+        else (PostStatus.SCHEDULED, POSTS_START, "Post number")
+    )
     rows = Post.objects.bulk_create(
-        Post(workspace=workspace, author=user, status=PostStatus.SCHEDULED, tags=["bench"])
-        for _ in range(posts)
+        Post(workspace=workspace, author=user, status=status, tags=["bench"]) for _ in range(posts)
     )
     PostPart.objects.bulk_create(
-        PostPart(post=post, position=p, text=f"Post number {n}, part {p}: " + "words " * 30)
+        PostPart(post=post, position=p, text=f"{text} {n}, part {p}: " + "words " * 30)
         for n, post in enumerate(rows)
         for p in range(1 + n % 2)
     )
@@ -111,9 +119,9 @@ def add_posts(workspace, user, channels, posts: int):  # type: ignore[no-untyped
             workspace=workspace,
             post=post,
             channel=channels[(n + k) % 3],
-            status=DeliveryStatus.SCHEDULED,
-            due_at=POSTS_START + timedelta(hours=n),
-            next_attempt_at=POSTS_START + timedelta(hours=n),
+            status=DeliveryStatus.HELD if awaiting_approval else DeliveryStatus.SCHEDULED,
+            due_at=start + timedelta(hours=n),
+            next_attempt_at=None if awaiting_approval else start + timedelta(hours=n),
         )
         for n, post in enumerate(rows)
         for k in range(1 + n % 2)
