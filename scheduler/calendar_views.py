@@ -17,10 +17,10 @@ from urllib.parse import urlencode
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.html import format_html_join
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString
 from django.utils.text import Truncator
 from django.utils.translation import pgettext
 from django.views.decorators.http import require_GET, require_POST, require_safe
@@ -208,12 +208,33 @@ def _decorate_channels(page: cal.CalendarPage) -> None:
     """Colour and avatar of the channels the days show (not of every channel in the filter)."""
     shown = {delivery.channel for day in page.days for delivery in day.entries}
     shown.update(slot.channel for day in page.days for slot in day.open_slots)
+    networks = dict(network_choices())
     for channel in shown:
         # Rendered once per channel, not once per chip: a busy week has hundreds of chips.
         channel.__dict__["colour"] = str(channel.pk % CHANNEL_COLOURS)
-        channel.__dict__["avatar_html"] = render_to_string(
-            "scheduler/cal/_avatar.html", {"channel": channel}
+        channel.__dict__["avatar_html"] = channel_avatar(channel, networks)
+
+
+def channel_avatar(channel: Channel, networks: dict[str, str]) -> SafeString:
+    """A channel's small avatar as the calendar, the queue and the schedule show it: its
+    picture, or its initial when it has none that is safe to show. Built here rather than by
+    an included template: a page shows it once per channel tab or per calendar channel."""
+    network = networks.get(channel.network, channel.network)
+    src = web_link(channel.avatar_url)
+    inner = (
+        format_html('<img src="{}" alt="" width="20" height="20">', src)
+        if src
+        else format_html(
+            '<span aria-hidden="true">{}</span>', channel.label.replace("@", "")[:1].upper()
         )
+    )
+    return format_html(
+        '<span class="cal-avatar network-{}" title="{} ({})">{}</span>',
+        channel.network,
+        channel.label,
+        network,
+        inner,
+    )
 
 
 def _items(day: cal.CalendarDay, chips: list[Chip], period: cal.CalendarRange) -> list[Item]:
@@ -381,10 +402,7 @@ class ChannelTab:
 
     url: str
     label: str
-    title: str  # "label (Network)"
-    network: str
-    avatar_src: str  # "" when the channel has no avatar that is safe to show
-    initial: str
+    avatar: SafeString
     current: bool
     paused: bool
 
@@ -422,10 +440,7 @@ def _channel_tabs(membership: Membership, current: Channel, view_name: str) -> l
         ChannelTab(
             url=reverse_pk(view_name, channel.pk),
             label=channel.label,
-            title=f"{channel.label} ({names.get(channel.network, channel.network)})",
-            network=channel.network,
-            avatar_src=web_link(channel.avatar_url),
-            initial=channel.label.replace("@", "")[:1].upper(),
+            avatar=channel_avatar(channel, names),
             current=channel.pk == current.pk,
             paused=channel.status == ChannelStatus.PAUSED,
         )
@@ -470,6 +485,7 @@ def _render_queue(
         "membership": membership,
         "channel": channel,
         "tabs": _channel_tabs(membership, channel, "scheduler:queue"),
+        "channel_avatar": channel_avatar(channel, dict(network_choices())),
         "rows": _rows(cal.queue_rows(channel), membership, zone, chars=160),
         "gaps": gaps,
         "pinned": _rows(cal.pinned_rows(channel), membership, zone, chars=100),
