@@ -219,14 +219,8 @@ CHANNEL_FIELDS = (
 
 
 def workspace_channels(workspace: Workspace) -> list[Channel]:
-    """The workspace's channels without their credentials, in display order."""
-    return list(
-        Channel.objects.for_workspace(workspace).defer("credentials").order_by("network", "handle")
-    )
-
-
-def calendar_channels(workspace: Workspace) -> list[Channel]:
-    """The workspace's channels in display order, with only CHANNEL_FIELDS read."""
+    """The workspace's channels in display order, with only CHANNEL_FIELDS read (never their
+    credentials): the calendar, the feed and the queue's tabs list every channel."""
     return list(
         Channel.objects.for_workspace(workspace).only(*CHANNEL_FIELDS).order_by("network", "handle")
     )
@@ -309,21 +303,14 @@ def preview_of_post(chars: int = PREVIEW_CHARS) -> Left:
 
 # What a queue row shows: its slot, whether it is held, and who may change its post.
 QUEUE_ROW_FIELDS = ("id", "post_id", "status", "due_at", "post__id", "post__author_id")
+
+
 # What a channel tab shows.
-TAB_FIELDS = ("id", "network", "handle", "display_name", "name", "avatar_url", "status")
-
-
 def queue_rows(channel: Channel) -> list[Delivery]:
     """The channel's queue in publishing order, each with its post and `preview`. One query;
     of the rows only QUEUE_ROW_FIELDS are read."""
     rows = queue_flows.queued_rows(channel).select_related("post").only(*QUEUE_ROW_FIELDS)
     return list(rows.annotate(preview=preview_of_post()))
-
-
-def tab_channels(workspace: Workspace) -> list[Channel]:
-    """The workspace's channels in display order, with only their TAB_FIELDS read. One query."""
-    channels = Channel.objects.for_workspace(workspace).only(*TAB_FIELDS)
-    return list(channels.order_by("network", "handle"))
 
 
 def pinned_rows(channel: Channel, *, limit: int = 20) -> list[Delivery]:
@@ -350,7 +337,7 @@ def load_calendar(
 
     With `per_day`, a day's `entries` are only its first `per_day` (its `total` counts all).
     """
-    every_channel = calendar_channels(workspace)
+    every_channel = workspace_channels(workspace)
     channels = [channel for channel in every_channel if filters.admits(channel)]
     days = {day: CalendarDay(day) for day in period.days}
     if per_day is None:

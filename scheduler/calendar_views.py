@@ -444,7 +444,7 @@ def _channel_tabs(membership: Membership, current: Channel, view_name: str) -> l
             current=channel.pk == current.pk,
             paused=channel.status == ChannelStatus.PAUSED,
         )
-        for channel in cal.tab_channels(membership.workspace)
+        for channel in cal.workspace_channels(membership.workspace)
     ]
 
 
